@@ -1,0 +1,178 @@
+"""The ``prmkit`` command line: ``prmkit data convert|stats`` and ``prmkit ls formats``.
+
+Bad input ends the command with one line ``error: FILE:LINE: field 'F': reason`` on stderr and
+exit code 2; ``--skip-invalid`` skips such records instead and reports how many, by reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import DataError
+
+app = typer.Typer(help="prmkit: process reward models end to end.", no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(help="Read, convert and describe PRM datasets.", no_args_is_help=True)
+ls_app = typer.Typer(help="List what is built in.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(ls_app, name="ls")
+
+# When piped (CI logs, files) rich would wrap at 80 columns and truncate tables; use a wide page.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+OPTION_HELP = "Format option as key=value (repeatable), e.g. -o neutral=negative."
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _options(pairs: Optional[List[str]]) -> dict[str, Any]:
+    import yaml
+
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"option {pair!r} is not key=value")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def _progress(items: Iterable[Any], description: str) -> Iterator[Any]:
+    """Show a live count and rate on stderr while ``items`` is consumed."""
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def _report_read(report: Any) -> None:
+    for note, n in sorted(report.notes.items()):
+        err.print(f"note: {n} {note}", highlight=False)
+    if report.n_skipped:
+        err.print(f"[yellow]skipped {report.n_skipped} invalid record(s) of {report.records}:[/yellow]", highlight=False)
+        for reason, n in report.skipped.most_common():
+            err.print(f"  {n:>6}  {reason}", highlight=False)
+        for example in report.first_skipped:
+            err.print(f"  e.g. {example}", highlight=False)
+
+
+@data_app.command("convert")
+def convert(
+    src: Path = typer.Argument(..., help="Input file or directory (or a hub dataset id)."),
+    dst: Path = typer.Argument(..., help="Output file (.json/.jsonl, optionally .gz)."),
+    from_: Optional[str] = typer.Option(None, "--from", help="Input format (detected when omitted)."),
+    to: str = typer.Option("prmkit", "--to", help="Output format."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip malformed records and report them."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help=OPTION_HELP),
+    write_option: Optional[List[str]] = typer.Option(None, "--write-option", "-w", help="Writer option key=value."),
+) -> None:
+    """Convert a dataset between formats, e.g. `--from processbench --to trl-stepwise`."""
+    from ..data import ReadReport, read, write
+
+    report = ReadReport()
+    try:
+        examples = read(str(src), from_, skip_invalid=skip_invalid, report=report, **_options(option))
+        n = write(_progress(examples, f"converting {src.name}"), dst, to, **_options(write_option))
+    except (DataError, ValueError, KeyError) as e:
+        _fail(str(e).strip('"'))
+    _report_read(report)
+    out.print(f"wrote {n} record(s) from {report.examples} example(s) ({report.records} input records) to {dst}",
+              highlight=False)
+
+
+@data_app.command("stats")
+def stats(
+    path: str = typer.Argument(..., help="File, directory or hub dataset id."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Input format (detected when omitted)."),
+    by: str = typer.Option("subset", "--by", help="problem.metadata key to break down by ('' for none)."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip malformed records and report them."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help=OPTION_HELP),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON here."),
+) -> None:
+    """Items, steps per solution, label balance and first-error positions, per subset."""
+    from ..data import ReadReport, read
+    from ..data.stats import dataset_stats
+
+    report = ReadReport()
+    try:
+        examples = read(path, fmt, skip_invalid=skip_invalid, report=report, **_options(option))
+        result = dataset_stats(_progress(examples, f"reading {Path(path).name}"), by=by or None)
+    except (DataError, ValueError, KeyError) as e:
+        _fail(str(e).strip('"'))
+    result["read"] = {"records": report.records, "skipped": dict(report.skipped), "notes": dict(report.notes)}
+    _print_stats(path, result)
+    _report_read(report)
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
+        out.print(f"statistics written to {json_out}", highlight=False)
+
+
+def _print_stats(path: str, result: dict[str, Any]) -> None:
+    from rich import box
+
+    rows = list(result["groups"].items())
+    rows = (rows if len(rows) > 1 else []) + [("total", result["total"])]
+    table = Table(title=f"{path}: {result['total']['items']} items", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("group", "items", "problems", "steps", "max", "error", "correct", "pos", "neg", "unlab"):
+        table.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
+    for name, s in rows:
+        sl = s["step_labels"]
+        table.add_row(name, str(s["items"]), str(s["problems"]), f"{s['steps_per_solution']['mean']:.2f}",
+                      str(s["steps_per_solution"]["max"]), str(s["error"]), str(s["correct"]),
+                      str(sl["positive"]), str(sl["negative"]), str(sl["unlabelled"]),
+                      end_section=len(rows) > 1 and name == rows[-2][0])
+    out.print(table)
+    out.print("steps = mean steps per solution; error/correct = labelled solutions with/without a wrong step; "
+              "pos/neg/unlab = step labels", highlight=False)
+    total = result["total"]
+    if total["positive_fraction"] is not None:
+        out.print(f"label balance: {total['positive_fraction']:.1%} of labelled steps positive"
+                  + (f"; mean soft label {total['soft_label_mean']}" if "soft_label_mean" in total else ""), highlight=False)
+    if total["duplicate_ids"]:
+        out.print(f"duplicate ids: {total['duplicate_ids']} (kept)", highlight=False)
+    hist = total["first_error_histogram"]
+    if hist:
+        peak = max(hist.values())
+        out.print("first-error position (0-based step: count)", highlight=False)
+        for step, n in hist.items():
+            out.print(f"  {step:>4} {n:>6} {'█' * max(1, round(30 * n / peak))}", highlight=False)
+
+
+@ls_app.command("formats")
+def ls_formats() -> None:
+    """Data formats that `--from`/`--to` accept."""
+    from ..data import FORMATS
+    from ..registry import resolve
+
+    table = Table("name", "write", "description")
+    for name, target in FORMATS.items():
+        mod = resolve(name, FORMATS, "format")
+        table.add_row(name, "yes" if hasattr(mod, "dump") else "-", mod.DESCRIPTION)
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except DataError as e:  # a lazily raised error escaping a command
+        err.print(f"error: {e}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
