@@ -210,6 +210,8 @@ def _decode(text: str, ctx: Context) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
+        if ctx.line is None:  # a whole JSON file: the decoder knows the line
+            return DataError(f"invalid JSON ({e.msg} at column {e.colno})", source=ctx.source, line=e.lineno)
         return ctx.error(f"invalid JSON ({e.msg} at column {e.colno})")
 
 
@@ -258,8 +260,24 @@ def example_to_dict(ex: Example) -> dict:
     }
 
 
+def _metadata(raw: dict, ctx: Context, path: str) -> dict:
+    value = get(raw, "metadata", (dict, str), ctx, path=path, optional=True)
+    if isinstance(value, str):  # datasets/Arrow rows carry metadata as JSON text
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ctx.error(f"metadata is neither an object nor JSON text ({e.msg})", f"{path}.metadata") from None
+        if not isinstance(value, dict):
+            raise ctx.error("metadata JSON text must hold an object", f"{path}.metadata")
+    return value or {}
+
+
 def example_from_dict(raw: Any, ctx: Optional[Context] = None) -> Example:
-    """Inverse of ``example_to_dict``; every field is type-checked with a located error."""
+    """Inverse of ``example_to_dict``; every field is type-checked with a located error.
+
+    Also accepts the ``datasets`` row form: metadata as JSON text, and a null ``labels``/``scores``
+    struct that Arrow returns as a dict of nulls.
+    """
     ctx = ctx or Context("<dict>")
     p = get(raw, "problem", dict, ctx)
     s = get(raw, "solution", dict, ctx)
@@ -267,16 +285,16 @@ def example_from_dict(raw: Any, ctx: Optional[Context] = None) -> Example:
         id=str(get(p, "id", (str, int), ctx, path="problem")),
         question=get(p, "question", str, ctx, path="problem"),
         answer=get(p, "answer", str, ctx, path="problem", optional=True),
-        metadata=get(p, "metadata", dict, ctx, path="problem", optional=True) or {},
+        metadata=_metadata(p, ctx, "problem"),
     )
     solution = Solution(
         steps=tuple(get_list(s, "steps", str, ctx, path="solution")),
         final_answer=get(s, "final_answer", str, ctx, path="solution", optional=True),
-        metadata=get(s, "metadata", dict, ctx, path="solution", optional=True) or {},
+        metadata=_metadata(s, ctx, "solution"),
     )
     labels = scores = None
     lab = get(raw, "labels", dict, ctx, optional=True)
-    if lab is not None:
+    if lab is not None and lab.get("values") is not None:
         values = get_list(lab, "values", (int, float, type(None)), ctx, path="labels")
         kind = get(lab, "kind", str, ctx, path="labels", optional=True) or "hard"
         try:
@@ -284,7 +302,7 @@ def example_from_dict(raw: Any, ctx: Optional[Context] = None) -> Example:
         except (TypeError, ValueError) as e:
             raise ctx.error(str(e), "labels.values") from None
     sc = get(raw, "scores", dict, ctx, optional=True)
-    if sc is not None:
+    if sc is not None and sc.get("values") is not None:
         scores = StepScores(
             tuple(get_list(sc, "values", (int, float, type(None)), ctx, path="scores")),
             outcome=get(sc, "outcome", float, ctx, path="scores", optional=True),
