@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/prmkit ls formats
 	$(VENV)/bin/prmkit data stats $(DATA)/processbench
-	$(VENV)/bin/prmkit data stats $(DATA)/prmbench
+	$(VENV)/bin/prmkit data stats $(DATA)/prmbench --by classification
 
 test: install
 	$(PY) -m pytest -q

@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..registry import resolve
 from ..types import Example
 from .formats import FORMATS
-from .io import Context, ReadReport, example_from_dict, example_to_dict, iter_raw, options_from, write_records
+from .io import ReadReport, example_from_dict, example_to_dict, iter_raw, options_from, write_records
 
 __all__ = ["FORMATS", "read", "write", "detect", "ReadReport", "example_to_dict", "example_from_dict", "group_by_problem"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from ..types import Example, Problem, Solution, StepLabels, StepScores
 
 __all__ = [
     "Context", "ReadReport", "iter_raw", "get", "example_to_dict", "example_from_dict",
-    "open_text", "write_records", "is_hub_id", "DATA_SUFFIXES",
+    "open_text", "write_records", "is_hub_id", "DATA_SUFFIXES", "text_id", "NoOptions",
 ]
 
 DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
@@ -81,6 +82,23 @@ class Context:
     def record_id(self) -> str:
         """A fallback id for records that carry none: ``subset:line``."""
         return f"{self.subset or Path(self.source).name}:{self.line}"
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The ``Options`` of a format that takes none."""
+
+
+def text_id(prefix: str, text: str) -> str:
+    """A stable id from text: ``prefix-`` and 16 hex digits of its SHA-256.
+
+    Used where a source has no unique id; records about the same question then share it.
+
+    Example:
+        >>> text_id("trl", "What is 1+1?")
+        'trl-31adf3e245f99d7b'
+    """
+    return f"{prefix}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list", dict: "an object"}

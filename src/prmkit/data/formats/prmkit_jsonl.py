@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from ...types import Example
-from ..io import Context, example_from_dict, example_to_dict
+from ..io import NoOptions, Context, example_from_dict, example_to_dict
 
 DESCRIPTION = "prmkit JSONL: one Example per line (problem, solution, labels, scores, correct); lossless"
 CONTAINER = "jsonl"
 
 
-@dataclass(frozen=True)
-class Options:
-    pass
+Options = NoOptions
 
 
 def sniff(raw: Any) -> bool:

@@ -7,20 +7,17 @@ annotates. The subset (file name: gsm8k, math, ...) goes to ``problem.metadata["
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from ...types import Example, Problem, Solution, StepLabels
-from ..io import Context, get, get_list
+from ..io import NoOptions, Context, get, get_list
 
 DESCRIPTION = "ProcessBench: id, generator, problem, steps, final_answer_correct, label (first error, 0-based, -1 none)"
 CONTAINER = "json"
 _KEYS = {"problem", "steps", "label"}
 
 
-@dataclass(frozen=True)
-class Options:
-    pass
+Options = NoOptions
 
 
 def sniff(raw: Any) -> bool:
