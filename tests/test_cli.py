@@ -88,3 +88,25 @@ def test_ls_formats_lists_every_format():
     result = run("ls", "formats")
     for name in FORMATS:
         assert name in result.stdout
+
+
+def test_convert_round_trips_are_lossless(shared_data, tmp_path):
+    src = shared_data / "processbench" / "omnimath.json.gz"
+    run("data", "convert", "--from", "processbench", "--to", "trl-stepwise", src, tmp_path / "trl.jsonl")
+    run("data", "convert", "--from", "trl-stepwise", "--to", "processbench", tmp_path / "trl.jsonl", tmp_path / "back.json")
+    assert json.loads((tmp_path / "back.json").read_text()) == json.load(gzip.open(src))
+
+    shepherd = shared_data / "openr_samples" / "samples_math-shepherd.jsonl"
+    run("data", "convert", "--from", "math-shepherd", "--to", "prmkit", shepherd, tmp_path / "ms.jsonl")
+    run("data", "convert", "--from", "prmkit", "--to", "math-shepherd", tmp_path / "ms.jsonl", tmp_path / "ms_back.jsonl")
+    assert (tmp_path / "ms_back.jsonl").read_text(encoding="utf-8").splitlines() == [
+        json.dumps(json.loads(line), ensure_ascii=False) for line in shepherd.read_text(encoding="utf-8").splitlines()]
+
+
+def test_soft_labels_survive_conversion(tmp_path):
+    src = tmp_path / "soft.jsonl"
+    src.write_text(json.dumps({"prompt": "1+1?", "completions": ["1+1=2", "so 2"], "labels": [0.7, 0.25]}) + "\n")
+    run("data", "convert", "--from", "trl-stepwise", "--to", "prmkit", src, tmp_path / "p.jsonl")
+    assert json.loads((tmp_path / "p.jsonl").read_text())["labels"] == {"values": [0.7, 0.25], "kind": "soft"}
+    run("data", "convert", "--from", "prmkit", "--to", "trl-stepwise", tmp_path / "p.jsonl", tmp_path / "t.jsonl")
+    assert json.loads((tmp_path / "t.jsonl").read_text())["labels"] == [0.7, 0.25]
