@@ -28,7 +28,7 @@ def resolve(value: Any, table: Mapping[str, str], what: str = "name") -> Any:
     """Turn a table name or a ``"pkg.module:attr"`` path into the object it names.
 
     Args:
-        value: a key of ``table``, a dotted import path (``"pkg.mod:Obj"`` or ``"pkg.mod"``), or
+        value: a key of ``table``, an import path (``"pkg.mod:Obj"``, or a module ``"pkg.mod"``), or
             an object, which is returned unchanged.
         table: the extension table, mapping names to import paths.
         what: noun used in the error message (``"format"``, ``"scorer"``...).
@@ -44,7 +44,7 @@ def resolve(value: Any, table: Mapping[str, str], what: str = "name") -> Any:
         return value
     if value in table:
         return _import(table[value])
-    if ":" in value:
+    if ":" in value or "." in value:
         try:
             return _import(value)
         except (ImportError, AttributeError) as e:

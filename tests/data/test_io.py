@@ -92,3 +92,11 @@ def test_unknown_format_and_option(shared_data):
         list(read(shared_data / "processbench" / "gsm8k.json.gz", "nope"))
     with pytest.raises(ValueError, match="has no option"):
         list(read(shared_data / "processbench" / "gsm8k.json.gz", "processbench", neutral="x"))
+
+
+def test_user_format_by_import_path(shared_data):
+    """A format outside the table is used by its module path, with no registration step."""
+    examples = list(read(shared_data / "processbench" / "gsm8k.json.gz", "prmkit.data.formats.processbench"))
+    assert len(examples) == 400
+    with pytest.raises(KeyError, match="cannot import format 'nopkg.nomod'"):
+        list(read(shared_data / "processbench" / "gsm8k.json.gz", "nopkg.nomod"))
