@@ -33,3 +33,53 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(skip_gpu)
+
+
+# ----------------------------------------------------------------------------- tiny HF models
+# No model can be downloaded here: tests build a byte-level BPE tokenizer and random models from
+# configs. The tokenizer has Qwen's chat markers and <extra_0>, and "ки" as an added token.
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+_CORPUS = [
+    f"Step {k}: {a} + {b} = {a + b}. So the total is {a * b} apples and {b} pears; the answer is {a - b}. "
+    f"Janet has {a} eggs, she eats {b}, and sells the rest for ${k} each."
+    for k, (a, b) in enumerate([(i * 7 % 97, i * 13 % 89) for i in range(300)])
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<extra_0>"]
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(_CORPUS, trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                  additional_special_tokens=special[1:])
+    tok.add_tokens(["ки"])
+    tok.chat_template = CHAT_TEMPLATE
+    path = tmp_path_factory.mktemp("tiny_tokenizer")
+    tok.save_pretrained(path)
+    return tok
+
+
+def tiny_config(model_type: str, vocab_size: int, **overrides):
+    """A 2-layer, 64-wide config of any decoder architecture."""
+    from transformers import AutoConfig
+
+    kwargs = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, pad_token_id=0)
+    kwargs.update(overrides)
+    return AutoConfig.for_model(model_type, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def tiny_config_factory():
+    return tiny_config

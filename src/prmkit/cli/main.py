@@ -22,6 +22,10 @@ data_app = typer.Typer(help="Read, convert and describe PRM datasets.", no_args_
 ls_app = typer.Typer(help="List what is built in.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(ls_app, name="ls")
+from .eval import eval_app, register as _register_eval  # noqa: E402  (eval commands live in their own file)
+
+app.add_typer(eval_app, name="eval")
+_register_eval(app)
 
 # When piped (CI logs, files) rich would wrap at 80 columns and truncate tables; use a wide page.
 out = Console(width=None if sys.stdout.isatty() else 160)

@@ -1,0 +1,280 @@
+"""One scorer for every Hugging Face PRM: the ``PRMSpec`` says how to render and what to read.
+
+Each solution is rendered once and scored in **one forward pass** that reads every step's score at
+its step-tag token (never one pass per prefix). Solutions are batched by a token budget after
+sorting by length, in ``torch.inference_mode``, on CPU or CUDA, in fp32/bf16. Inputs longer than
+the model's limit follow an explicit ``overflow`` policy and the steps left unscored are reported
+(``None`` scores plus counters in ``self.report``), never dropped silently.
+
+Why read at character offsets rather than searching for a tag's token id: a step's own text can
+contain the tag's token (``"\\n"``), and ``" +"`` and ``"+"`` are different ids; locating the tag we
+inserted by its characters, then checking it is one token there, is exact.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import torch
+
+from ..types import Problem, Solution, StepScores
+from .families import PRMSpec, get_spec
+
+__all__ = ["HFStepScorer", "Encoded", "single_token_id"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Encoded:
+    """Token ids of one rendered solution and, per step, the position its score is read at."""
+
+    input_ids: list[int]
+    read_positions: list[Optional[int]]  # None: the step fell past max_length
+
+
+def single_token_id(tokenizer: Any, text: str) -> int:
+    """The id of ``text``, which must be exactly one token (raises ``ValueError`` naming the pieces)."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        pieces = tokenizer.convert_ids_to_tokens(ids)
+        raise ValueError(f"{text!r} is {len(ids)} tokens {pieces} for this tokenizer, not one; fix the spec")
+    return ids[0]
+
+
+def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+             "fp16": torch.float16, "float16": torch.float16}
+    if dtype not in names:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(names)} or auto")
+    return names[dtype]
+
+
+def _resolve_device(device: Any) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class HFStepScorer:
+    """A ``StepScorer`` over any transformers model, driven by a ``PRMSpec``.
+
+    Args:
+        model: a loaded transformers model matching ``spec.head``.
+        tokenizer: its fast tokenizer (character offsets are needed).
+        spec (`PRMSpec`): how to render and read.
+        max_batch_tokens (`int`, defaults to 16384): padded tokens per forward pass.
+        max_length (`int`, *optional*): longest input; defaults to the model's position limit.
+        overflow (`"truncate" | "error"`, defaults to `"truncate"`): for longer inputs, keep the first
+            ``max_length`` tokens and give the steps past it ``None`` (counted in ``report``), or raise.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, spec: PRMSpec, *, max_batch_tokens: int = 16384,
+                 max_length: Optional[int] = None, overflow: str = "truncate") -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError("HFStepScorer needs a fast tokenizer (character offsets)")
+        if overflow not in ("truncate", "error"):
+            raise ValueError(f"overflow must be 'truncate' or 'error', got {overflow!r}")
+        self.model, self.tokenizer, self.spec = model.eval(), tokenizer, spec
+        self.device = next(model.parameters()).device
+        self.max_batch_tokens, self.overflow = max_batch_tokens, overflow
+        limit = getattr(model.config, "max_position_embeddings", None) or 10**9
+        self.max_length = min(max_length or limit, limit)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        self.word_ids = [single_token_id(tokenizer, w) for w in spec.label_words] if spec.label_words else None
+        if spec.step_tag.strip() and spec.template != "chat_turns":
+            single_token_id(tokenizer, spec.step_tag.strip())  # the tag must be one token on its own
+        self.report: Counter = Counter()
+
+    @classmethod
+    def from_pretrained(cls, model: str, spec: "str | PRMSpec | None" = None, *, device: Any = "auto",
+                        dtype: Any = "auto", **kwargs: Any) -> "HFStepScorer":
+        """Load a model folder or hub id; the spec comes from ``spec``, the folder's ``prmkit_spec.json``
+        or the hub id's preset (``prmkit ls scorers``)."""
+        import transformers
+
+        spec = get_spec(spec, model)
+        dev = _resolve_device(device)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model, trust_remote_code=spec.trust_remote_code)
+        auto = getattr(transformers, spec.auto_class)
+        loaded = auto.from_pretrained(model, dtype=_resolve_dtype(dtype, dev), trust_remote_code=spec.trust_remote_code)
+        return cls(loaded.to(dev), tokenizer, spec, **kwargs)
+
+    # ----------------------------------------------------------------- rendering
+
+    def render(self, problem: Problem, steps: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+        """The input text and, per step, the character span whose last token is read.
+
+        For ``chat_turns`` the span is the assistant's label word and the token before it is read.
+        """
+        spec = self.spec
+        if spec.template == "chat_turns":
+            return self._render_turns(problem, steps)
+        body, spans = [], []
+        pos = 0
+        for k, step in enumerate(steps, 1):
+            piece = spec.step_prefix.format(k=k) + step
+            start = pos + len(piece)
+            spans.append((start, start + len(spec.step_tag)))
+            piece += spec.step_tag + spec.step_separator
+            body.append(piece)
+            pos += len(piece)
+        content = "".join(body)
+        if spec.template == "plain":
+            head = problem.question + spec.question_separator
+        else:
+            messages = ([{"role": "system", "content": spec.system_prompt}] if spec.system_prompt else [])
+            messages += [{"role": "user", "content": problem.question}, {"role": "assistant", "content": content}]
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+            at = text.rfind(content) if content else len(text)
+            if at < 0:
+                raise ValueError("the chat template changes the assistant's text; it cannot be scored step by step")
+            head, content = text[:at], text[at:]
+        return head + content, [(a + len(head), b + len(head)) for a, b in spans]
+
+    def _render_turns(self, problem: Problem, steps: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+        word = self.spec.label_words[0]
+        sentinels = [f"\u2063{k}\u2063" for k in range(len(steps))]
+        messages = []
+        for k, step in enumerate(steps):
+            messages.append({"role": "user", "content": f"{problem.question} {step}" if k == 0 else step})
+            messages.append({"role": "assistant", "content": sentinels[k]})
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+        spans, out, rest = [], "", text
+        for s in sentinels:
+            before, sep, rest = rest.partition(s)
+            if not sep:
+                raise ValueError("the chat template changes the assistant's text; it cannot be scored step by step")
+            out += before
+            spans.append((len(out), len(out) + len(word)))
+            out += word
+        return out + rest, spans
+
+    def encode(self, problem: Problem, steps: Sequence[str]) -> Encoded:
+        """Tokenize the rendered text once and map each step's span to its read position."""
+        text, spans = self.render(problem, steps)
+        enc = self.tokenizer(text, add_special_tokens=self.spec.template == "plain", return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        ends = [e if e > s else -1 for s, e in offsets]  # special tokens have empty spans
+        positions: list[Optional[int]] = []
+        for start, end in spans:
+            i = bisect.bisect_left(ends, end)
+            if i == len(ids) or offsets[i][0] >= end:
+                raise ValueError(f"no token covers the span {text[start:end]!r} of step {len(positions) + 1}")
+            tok_start, tok_end = offsets[i]
+            span = text[start:end]
+            first = end - len(span.lstrip()) if span.strip() else start  # leading spaces may be their own token
+            if tok_end != end or tok_start > first:
+                raise ValueError(f"{text[start:end]!r} does not tokenize as one token of its own here "
+                                 f"(token {text[tok_start:tok_end]!r}); choose another step tag")
+            positions.append(i - 1 if self.spec.template == "chat_turns" else i)
+        if len(ids) > self.max_length:
+            if self.overflow == "error":
+                raise ValueError(f"problem {problem.id!r}: {len(ids)} tokens > max_length {self.max_length}")
+            lost = sum(p is not None and p >= self.max_length for p in positions)
+            self.report["truncated solutions"] += 1
+            self.report["unscored steps"] += lost
+            log.warning("problem %s: %d tokens > %d; %d step(s) left unscored", problem.id, len(ids), self.max_length, lost)
+            ids = ids[: self.max_length]
+            positions = [p if p is not None and p < self.max_length else None for p in positions]
+        return Encoded(ids, positions)
+
+    # ----------------------------------------------------------------- scoring
+
+    def score(self, problems: Sequence[Problem], solutions: Sequence[Solution]) -> list[StepScores]:
+        """One forward pass per solution, batched by ``max_batch_tokens``; see the class docstring."""
+        if len(problems) != len(solutions):
+            raise ValueError(f"{len(problems)} problems but {len(solutions)} solutions")
+        encoded = [self.encode(p, s.steps) for p, s in zip(problems, solutions)]
+        results: list[Optional[list[Optional[float]]]] = [None] * len(encoded)
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].input_ids))
+        for batch in self._batches(order, encoded):
+            for i, values in zip(batch, self.forward([encoded[i] for i in batch])):
+                results[i] = values
+        return [StepScores(tuple(r), source=self.spec.name) for r in results]
+
+    def _batches(self, order: list[int], encoded: list[Encoded]) -> list[list[int]]:
+        batches, current, width = [], [], 0
+        for i in order:  # longest first, so the first item sets the padded width
+            n = max(len(encoded[i].input_ids), 1)
+            if current and max(width, n) * (len(current) + 1) > self.max_batch_tokens:
+                batches.append(current)
+                current, width = [], 0
+            current.append(i)
+            width = max(width, n)
+        if current:
+            batches.append(current)
+        return batches
+
+    @torch.inference_mode()
+    def forward(self, items: Sequence[Encoded]) -> list[list[Optional[float]]]:
+        """Scores at the read positions of a batch of encoded solutions (right-padded, one pass)."""
+        width = max(max(len(e.input_ids) for e in items), 1)
+        ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        rows, cols = [], []
+        for b, e in enumerate(items):
+            ids[b, : len(e.input_ids)] = torch.tensor(e.input_ids, dtype=torch.long)
+            mask[b, : len(e.input_ids)] = 1
+            for p in e.read_positions:
+                if p is not None:
+                    rows.append(b)
+                    cols.append(p)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        flat = self._read(ids, mask, torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)).tolist()
+        out, k = [], 0
+        for e in items:
+            values = []
+            for p in e.read_positions:
+                values.append(None if p is None else flat[k])
+                k += p is not None
+            out.append(values)
+        return out
+
+    def _read(self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        spec = self.spec
+        if spec.head == "lm_words":
+            # Only two rows of the LM head are needed: project the gathered hidden states onto them
+            # instead of materialising [batch, tokens, vocab] logits.
+            base = getattr(self.model, self.model.base_model_prefix)
+            hidden = base(input_ids=ids, attention_mask=mask)[0][rows.to(ids.device), cols.to(ids.device)]
+            head = self.model.get_output_embeddings()
+            words = torch.tensor(self.word_ids, device=ids.device)
+            logits = hidden.float() @ head.weight[words].float().T
+            if getattr(head, "bias", None) is not None:
+                logits = logits + head.bias[words].float()
+            return logits.softmax(-1)[:, 0].cpu()
+        logits = self.model(input_ids=ids, attention_mask=mask)[0][rows.to(ids.device), cols.to(ids.device)].float()
+        if spec.head == "token_cls":
+            if logits.shape[-1] <= spec.positive_index:
+                raise ValueError(f"the model outputs {logits.shape[-1]} values per token; spec {spec.name!r} "
+                                 f"reads class {spec.positive_index} of a classification head")
+            return logits.softmax(-1)[:, spec.positive_index].cpu()
+        if logits.shape[-1] != 1:
+            raise ValueError(f"a value head outputs 1 value per token, this model outputs {logits.shape[-1]}")
+        value = logits[:, 0]
+        return (value.sigmoid() if spec.value_activation == "sigmoid" else value).cpu()
+
+    # ----------------------------------------------------------------- reference
+
+    def score_per_prefix(self, problems: Sequence[Problem], solutions: Sequence[Solution]) -> list[StepScores]:
+        """The slow pattern prmkit replaces: one forward pass per step prefix, each re-tokenized.
+
+        Kept as the reference that ``score`` must equal, and as the benchmark baseline.
+        """
+        out = []
+        for problem, solution in zip(problems, solutions):
+            values = []
+            for k in range(1, len(solution.steps) + 1):
+                enc = self.encode(problem, solution.steps[:k])
+                values.append(self.forward([Encoded(enc.input_ids, enc.read_positions[-1:])])[0][0])
+            out.append(StepScores(tuple(values), source=self.spec.name))
+        return out
