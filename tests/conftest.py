@@ -6,6 +6,8 @@ Tests that read real data skip only when that folder is absent, and say so.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} not found (set PRMKIT_SHARED_DATA or place shared/ beside the repo)")
     return SHARED_DATA
+
+
+def _run_prmkit(*args, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the installed `prmkit` console script as a user would; fail loudly on a non-zero exit."""
+    exe = str(Path(sys.executable).with_name("prmkit"))
+    result = subprocess.run([exe, *map(str, args)], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"prmkit {' '.join(map(str, args))}: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def prmkit_cli():
+    """``prmkit_cli("data", "stats", path, check=True)`` runs the real console script."""
+    return _run_prmkit
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,6 +9,7 @@ Only the stdlib and prmkit's own stdlib-only modules (``aggregate``, ``answers``
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from typing import Callable, Hashable, Iterable, Mapping, Optional, Sequence
@@ -28,16 +29,9 @@ Split = tuple[Sequence[Scores], Sequence[int]]  # (step scores per solution, gol
 # --- ProcessBench (Zheng et al., 2024; QwenLM/ProcessBench code/run_eval_prm_*.py) ---------------------------
 
 def predicted_first_error(scores: Scores, threshold: float = 0.5) -> int:
-    """Index of the first step scored below ``threshold``, or -1 when there is none.
+    """Index of the first step scored strictly below ``threshold`` (0-based), or -1 when there is none.
 
     Unscored steps (``None``) are skipped: they neither flag an error nor hide a later one.
-
-    Args:
-        scores: one score per step (probability that the step is correct).
-        threshold: a step is an error when its score is strictly below this.
-
-    Returns:
-        The 0-based index of the predicted first error, -1 for "no error".
 
     Example:
         >>> predicted_first_error([0.9, None, 0.3, 0.1]), predicted_first_error([0.9, 0.5])
@@ -93,8 +87,7 @@ def processbench_report(splits: Mapping[str, Split], threshold: float = 0.5) -> 
         threshold: passed to ``predicted_first_error``.
 
     Returns:
-        ``{"subsets": {name: processbench_f1(...)}, "average_f1": float | None}`` (subsets whose F1
-        is undefined are left out of the average).
+        ``{"subsets": {name: processbench_f1(...)}, "average_f1"}``; undefined subset F1s are left out.
 
     Example:
         >>> r = processbench_report({"a": ([[0.9, 0.2], [0.8, 0.7]], [1, -1]), "b": ([[0.1]], [-1])})
@@ -206,10 +199,9 @@ def prmbench_sample(error_steps: Iterable[int], scores: Scores, threshold: float
         threshold: the validity threshold (official default 0.5).
 
     Returns:
-        ``{"TP", "FP", "TN", "FN", "first_error_hits", "first_error_total", "samples"}``: TP = correct
-        step predicted valid, FP = wrong step predicted valid, TN = wrong step predicted invalid,
-        FN = correct step predicted invalid; the first wrong step counts towards first-error accuracy
-        (hit when predicted invalid).
+        ``{"TP", "FP", "TN", "FN", "first_error_hits", "first_error_total", "samples"}``; TP/FN = a
+        correct step predicted valid/invalid, TN/FP = a wrong step predicted invalid/valid; the first
+        wrong step is a first-error hit when predicted invalid.
 
     Example:
         >>> c = prmbench_sample([2, 3], [0.9, 0.4, 0.3, 0.8])
@@ -236,9 +228,7 @@ def _ratio(a: float, b: float) -> Optional[float]:
 
 
 def _f1(p: Optional[float], r: Optional[float]) -> Optional[float]:
-    if p is None or r is None:
-        return None
-    return harmonic_f1(p, r)
+    return None if p is None or r is None else harmonic_f1(p, r)
 
 
 def prmbench_summary(counts: Mapping[str, int]) -> dict:
@@ -280,7 +270,7 @@ def prmbench_report(samples: Iterable[tuple[str, Iterable[int], Scores]], thresh
         correct_class: the classification of the added error-free samples.
 
     Returns:
-        ``{"overall": prmbench_summary(...), "classes": {classification: prmbench_summary(...)}}``.
+        ``{"overall": summary, "classes": {classification: summary}}``, each from ``prmbench_summary``.
 
     Example:
         >>> r = prmbench_report([("circular", [1], [0.9, 0.2]), ("correct", [], [0.9, 0.2])])
@@ -315,15 +305,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def cluster_answers(answers: Sequence[Optional[str]], equal: Optional[Callable[[str, str], bool]] = None) -> list[Optional[int]]:
+def cluster_answers(answers: Sequence[Optional[str]],
+                    equal: Optional[Callable[[str, str], bool]] = None) -> list[Optional[int]]:
     """Label each answer with the index of the first answer it equals (its cluster); None stays None.
 
     Each answer is compared with the first member of every cluster so far, in order; identical
     strings never reach ``equal`` and every distinct pair is compared at most once (cached).
 
-    Args:
-        answers: final answers, None for "no answer".
-        equal: the equivalence test, defaults to ``prmkit.answers.answers_equal`` (math-verify).
+    ``equal`` defaults to ``prmkit.answers.answers_equal`` (math-verify).
 
     Example:
         >>> cluster_answers(["1/2", "0.5", None, "3", "\\\\frac{1}{2}"], equal=lambda a, b: a == b)
@@ -378,7 +367,8 @@ def bootstrap_ci(values: Sequence[float], resamples: int = 1000, seed: int = 0, 
     return means[int(tail * resamples)], means[min(resamples - 1, math.ceil((1 - tail) * resamples) - 1)]
 
 
-def _select(subset: Sequence[int], correct: Sequence[bool], scores: Scores, clusters: Sequence[Optional[int]]) -> tuple[float, float, float]:
+def _select(subset: Sequence[int], correct: Sequence[bool], scores: Scores,
+            clusters: Sequence[Optional[int]]) -> tuple[float, float, float]:
     """maj, RM and weighted-vote correctness (0/1) on one subset of candidate indices."""
     def winner(cluster: Optional[Hashable]) -> float:  # the cluster's first member in this subset
         return float(cluster is not None and next(correct[i] for i in subset if clusters[i] == cluster))
@@ -393,28 +383,28 @@ def best_of_n(sets: Sequence[tuple[Sequence[bool], Scores, Sequence[Optional[int
               subsets_per_problem: int = 100, resamples: int = 1000, seed: int = 0) -> dict:
     """pass@N, maj@N, RM@N and weighted@N on candidate sets, with bootstrap 95% intervals over problems.
 
-    For N below a set's size, maj/RM/weighted are averaged over ``subsets_per_problem`` random
-    size-N subsets (seeded per problem and N, shared by the three methods; subsets keep file order);
-    at N equal to the size the single full set is used, so the value is deterministic. pass@N is the
-    exact unbiased estimator. Selection rules: RM picks the highest score, the earliest candidate on
-    ties and never an unscored one unless all are (``aggregate.argmax``); maj and weighted vote over
-    answer clusters, ties to the cluster seen first, and the cluster counts as correct when its first
+    pass@N is the exact unbiased estimator. For N below a set's size, maj/RM/weighted are averaged
+    over every size-N subset when there are at most ``subsets_per_problem`` of them (exact), else over
+    that many random ones (seeded per problem and N, shared by the three methods, in file order); at
+    N equal to the size the one full set is used, so the value is deterministic. The bootstrap draws
+    the same problem resamples for every method and N. Selection rules: RM takes the highest score,
+    the earliest candidate on ties, an unscored one only if all are (``aggregate.argmax``); maj and
+    weighted vote over answer clusters, ties to the cluster seen first, which is right when its first
     member in the subset is; a subset where no candidate has an answer counts as wrong.
 
     Args:
-        sets: per problem, ``(correct, score, answer cluster)`` per candidate (see ``cluster_answers``).
-        ns: the N values; each must be at most the smallest set size.
-        subsets_per_problem: K random subsets per problem for N below the set size.
-        resamples: bootstrap resamples over problems (B).
+        sets: per problem, ``(correct, score, answer cluster)`` lists (see ``cluster_answers``).
+        ns: the N values, each at most the smallest set size.
+        subsets_per_problem: K, subsets per problem for N below the set size; resamples: B.
         seed: seeds the subsets and the bootstrap.
 
     Returns:
         ``{N: {"pass", "maj", "rm", "weighted"}}``, each ``{"value", "ci": [lo, hi]}``.
 
     Example:
-        >>> r = best_of_n([([True, False], [0.2, 0.9], [0, 1]), ([False, True], [0.1, 0.8], [0, 0])], [2])
+        >>> r = best_of_n([([True, False], [0.2, 0.9], [0, 1]), ([True, True], [0.1, 0.8], [0, 0])], [2])
         >>> r[2]["pass"]["value"], r[2]["maj"]["value"], r[2]["rm"]["value"], r[2]["weighted"]["value"]
-        (1.0, 0.5, 0.5, 0.0)
+        (1.0, 1.0, 0.5, 0.5)
     """
     smallest = min(len(c) for c, _, _ in sets)
     if any(not 1 <= n <= smallest for n in ns):
@@ -425,9 +415,11 @@ def best_of_n(sets: Sequence[tuple[Sequence[bool], Scores, Sequence[Optional[int
         for p, (correct, scores, clusters) in enumerate(sets):
             size = len(correct)
             per_problem["pass"].append(pass_at_k(size, sum(correct), n))
-            rng = random.Random(f"{seed}:{p}:{n}")
-            subsets = [list(range(size))] if n == size else \
-                [sorted(rng.sample(range(size), n)) for _ in range(subsets_per_problem)]
+            if math.comb(size, n) <= subsets_per_problem:  # few enough: every subset, exactly
+                subsets = [list(s) for s in itertools.combinations(range(size), n)]
+            else:
+                rng = random.Random(f"{seed}:{p}:{n}")
+                subsets = [sorted(rng.sample(range(size), n)) for _ in range(subsets_per_problem)]
             picks = [_select(s, correct, scores, clusters) for s in subsets]
             for j, name in enumerate(("maj", "rm", "weighted")):
                 per_problem[name].append(math.fsum(x[j] for x in picks) / len(picks))

@@ -24,6 +24,7 @@ token just before the assistant's label word). Heads:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,30 +156,22 @@ def prmkit_prm() -> PRMSpec:
     return PRMSpec(name="prmkit", head="token_cls", step_tag=" ки", step_separator="\n")
 
 
+qwen2_5_math_prm_72b = functools.partial(qwen2_5_math_prm, "72B")
+rlhflow_llama31_8b_mistral = functools.partial(rlhflow_llama31_8b, "Mistral")
+skywork_o1_1_5b = functools.partial(skywork_o1, "1.5B")
+
 FAMILIES: dict[str, str] = {
     "qwen2.5-math-prm-7b": "prmkit.backends.families:qwen2_5_math_prm",
-    "qwen2.5-math-prm-72b": "prmkit.backends.families:_qwen_72b",
+    "qwen2.5-math-prm-72b": "prmkit.backends.families:qwen2_5_math_prm_72b",
     "qwen2.5-math-7b-prm800k": "prmkit.backends.families:qwen2_5_math_7b_prm800k",
     "math-shepherd": "prmkit.backends.families:math_shepherd",
     "rlhflow-llama3.1-8b-prm-deepseek": "prmkit.backends.families:rlhflow_llama31_8b",
-    "rlhflow-llama3.1-8b-prm-mistral": "prmkit.backends.families:_rlhflow_mistral",
-    "skywork-o1-prm-1.5b": "prmkit.backends.families:_skywork_small",
+    "rlhflow-llama3.1-8b-prm-mistral": "prmkit.backends.families:rlhflow_llama31_8b_mistral",
+    "skywork-o1-prm-1.5b": "prmkit.backends.families:skywork_o1_1_5b",
     "skywork-o1-prm-7b": "prmkit.backends.families:skywork_o1",
     "trl-prm": "prmkit.backends.families:trl_prm",
     "prmkit": "prmkit.backends.families:prmkit_prm",
 }
-
-
-def _qwen_72b() -> PRMSpec:
-    return qwen2_5_math_prm("72B")
-
-
-def _rlhflow_mistral() -> PRMSpec:
-    return rlhflow_llama31_8b("Mistral")
-
-
-def _skywork_small() -> PRMSpec:
-    return skywork_o1("1.5B")
 
 
 # hub ids that select their family without --spec
@@ -186,7 +179,7 @@ HUB_PRESETS: dict[str, str] = {}
 
 
 def _build_presets() -> None:
-    for name, target in FAMILIES.items():
+    for name in FAMILIES:
         spec = resolve(name, FAMILIES, "PRM family")()
         if spec.model_id:
             HUB_PRESETS[spec.model_id] = name

@@ -1,9 +1,242 @@
-"""`prmkit eval ...` and `prmkit score` (being written)."""
+"""`prmkit eval processbench|prmbench|bon|pairwise` and `prmkit score`: evaluate PRMs, see per-step scores.
+
+Each eval command builds an ``EvalConfig``, calls ``prmkit.pipelines.evaluate.run`` and prints the
+returned dict as a rich table (``--json`` writes it in full). Bad input ends with one line
+``error: ...`` on stderr and exit code 2, as everywhere in the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Optional
 
 import typer
+from rich import box
+from rich.table import Table
+
+from ..errors import DataError
+from .common import err, fail, out, report_read
 
 eval_app = typer.Typer(help="Evaluate PRMs: ProcessBench, PRMBench, Best-of-N, pairwise.", no_args_is_help=True)
+
+MODEL = typer.Option(None, "--model", "-m", help="Scorer: 'fake', a model folder or hub id, or pkg.mod:Class.")
+SPEC = typer.Option(None, "--spec", help="PRM family of a Hugging Face model (see prmkit.backends.families).")
+SCORES = typer.Option(None, "--scores", help="File of examples with scores (e.g. from `prmkit score`).")
+FORMAT = typer.Option(None, "--format", "-f", help="Data format (detected when omitted).")
+SKIP = typer.Option(False, "--skip-invalid", help="Skip malformed records and report them.")
+JSON_OUT = typer.Option(None, "--json", help="Write the full results as JSON here.")
+SEED = typer.Option(0, "--seed", help="Seed for subsets and bootstrap.")
+
+
+def _run(**fields: Any) -> dict:
+    from ..pipelines.evaluate import EvalConfig, run
+
+    try:
+        return run(EvalConfig(**fields))
+    except DataError as e:
+        fail(f"{e} (--skip-invalid skips such records and reports them)")
+    except (ValueError, KeyError, OSError, ImportError) as e:
+        fail(str(e).strip('"'))
+
+
+def _fmt(x: Optional[float], digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _done(results: dict, json_out: Optional[Path]) -> None:
+    report_read(results["read"], results["read"].get("path"))
+    if json_out:
+        out.print(f"results written to {json_out}", highlight=False)
+
+
+@eval_app.command("processbench")
+def processbench(
+    data: Optional[str] = typer.Argument(None, help="ProcessBench folder or file (optional with --scores that carry labels)."),
+    model: Optional[str] = MODEL, spec: Optional[str] = SPEC, scores: Optional[str] = SCORES,
+    threshold_policy: str = typer.Option("fixed", "--threshold-policy", help="fixed | calibrated | oracle (an upper bound)."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Fixed threshold (tie preference of the other policies)."),
+    calibrate_on: Optional[str] = typer.Option(None, "--calibrate-on", help="Subset name or file to calibrate on."),
+    fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+) -> None:
+    """First-error identification: error/correct accuracy and F1 per subset, average F1 (the paper's)."""
+    r = _run(benchmark="processbench", data=data, data_format=fmt, model=model, spec=spec, scores=scores,
+             threshold_policy=threshold_policy, threshold=threshold, calibrate_on=calibrate_on,
+             skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
+    th = r["threshold"]
+    title = f"ProcessBench, scores from {r['scored_by']}, threshold {th['threshold']:.4g} ({th['policy']}"
+    title += f" on {th['calibrated_on']})" if "calibrated_on" in th else ")"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("subset", "error acc", "correct acc", "F1", "errors", "corrects"):
+        table.add_column(col, justify="left" if col == "subset" else "right")
+    for name, s in r["subsets"].items():
+        table.add_row(name, _fmt(s["error_acc"]), _fmt(s["correct_acc"]), _fmt(s["f1"]), str(s["n_error"]), str(s["n_correct"]))
+    table.add_section()
+    table.add_row("average F1" + (" (UPPER BOUND)" if th.get("upper_bound") else ""), "", "", _fmt(r["average_f1"]), "", "")
+    out.print(table)
+    if th.get("upper_bound"):
+        out.print(f"[bold yellow]oracle:[/bold yellow] {th['note']}", highlight=False)
+    if "in_sample_subsets" in th:
+        out.print(f"note: {', '.join(th['in_sample_subsets'])} was used to calibrate, so its row is in-sample", highlight=False)
+    if "average_f1_at_fixed" in th:
+        out.print(f"average F1 at the fixed threshold {threshold:g}: {_fmt(th['average_f1_at_fixed'])}", highlight=False)
+    _done(r, json_out)
+
+
+@eval_app.command("prmbench")
+def prmbench(
+    data: Optional[str] = typer.Argument(None, help="PRMBench folder or file (optional with --scores that carry labels)."),
+    model: Optional[str] = MODEL, spec: Optional[str] = SPEC, scores: Optional[str] = SCORES,
+    threshold: float = typer.Option(0.5, "--threshold", help="A step is predicted valid when score > threshold."),
+    fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+) -> None:
+    """PRMScore (0.5 F1 + 0.5 negative F1), first-error and step accuracies, per classification."""
+    r = _run(benchmark="prmbench", data=data, data_format=fmt, model=model, spec=spec, scores=scores,
+             threshold=threshold, skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
+    table = Table(title=f"PRMBench, scores from {r['scored_by']}, valid if score > {threshold:g}", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    cols = ("classification", "PRMScore", "F1", "neg F1", "1st err acc", "correct step", "wrong step", "total step",
+            "samples", "steps")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "classification" else "right")
+    keys = ("prm_score", "f1", "negative_f1", "first_error_acc", "correct_step_acc", "wrong_step_acc", "total_step_acc")
+    rows = list(r["classes"].items())
+    for i, (name, s) in enumerate(rows + [("overall (without correct)", r["overall"])]):
+        table.add_row(name, *(_fmt(s[k]) for k in keys), str(s["samples"]), str(s["steps"]), end_section=i == len(rows) - 1)
+    out.print(table)
+    for note, n in r["notes"].items():
+        out.print(f"note: {n} {note}", highlight=False)
+    _done(r, json_out)
+
+
+@eval_app.command("bon")
+def bon(
+    data: str = typer.Argument(..., help="Candidate sets: examples sharing a problem id, with 'correct' and scores."),
+    model: Optional[str] = MODEL, spec: Optional[str] = SPEC, scores: Optional[str] = SCORES,
+    aggregate: str = typer.Option("min", "--aggregate", help="Step-score aggregation: min, prod, last, mean or geometric_mean."),
+    n: Optional[str] = typer.Option(None, "--n", help="Comma-separated N values (default 1,2,4,... up to the set size)."),
+    subsets: int = typer.Option(100, "--subsets", help="Random size-N subsets per problem (K)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over problems (B)."),
+    seed: int = SEED, fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+) -> None:
+    """Best-of-N: pass@N, maj@N, RM@N and PRM-weighted vote, with bootstrap 95% intervals."""
+    try:
+        ns = tuple(int(k) for k in n.split(",")) if n else None
+    except ValueError:
+        fail(f"--n {n!r} is not a comma-separated list of integers")
+    r = _run(benchmark="bon", data=data, data_format=fmt, model=model, spec=spec, scores=scores, aggregate=aggregate,
+             n=ns, subsets_per_problem=subsets, bootstrap=bootstrap, seed=seed, skip_invalid=skip_invalid,
+             json_out=str(json_out) if json_out else None)
+    sizes = ", ".join(f"{k} x{v}" for k, v in r["set_sizes"].items())
+    table = Table(title=f"Best-of-N on {r['problems']} problems (set sizes {sizes}), scores from {r['scored_by']}, "
+                        f"aggregate {aggregate}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("N", "pass@N", "maj@N", "RM@N", "weighted@N"):
+        table.add_column(col, justify="right")
+    for k, row in r["n"].items():
+        table.add_row(k, *(f"{_fmt(row[m]['value'])} [{_fmt(row[m]['ci'][0])}, {_fmt(row[m]['ci'][1])}]"
+                           for m in ("pass", "maj", "rm", "weighted")))
+    out.print(table)
+    out.print(f"[lo, hi] = bootstrap 95% interval over problems ({bootstrap} resamples); N below the set size averages "
+              f"all size-N subsets, or {subsets} random ones per problem when there are more", highlight=False, markup=False)
+    if r["candidates_without_answer"]:
+        out.print(f"note: {r['candidates_without_answer']} candidate(s) have no final answer and cannot vote "
+                  "(maj@N and weighted@N count a set with no answer as wrong)", highlight=False)
+    _done(r, json_out)
+
+
+@eval_app.command("pairwise")
+def pairwise(
+    files: List[str] = typer.Argument(..., help="One file per PRM of scored chosen/rejected solutions."),
+    fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+) -> None:
+    """Chosen-vs-rejected accuracy per PRM (row) and aggregation (column); ties count as wrong."""
+    from ..aggregate import AGGREGATORS
+
+    results = {f: _run(benchmark="pairwise", data=f, data_format=fmt, skip_invalid=skip_invalid) for f in files}
+    table = Table(title="Pairwise accuracy: aggregate(chosen) > aggregate(rejected); ties count as wrong",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("PRM", "pairs", "unpaired", "skipped", *AGGREGATORS):
+        table.add_column(col, justify="left" if col == "PRM" else "right")
+    for r in results.values():
+        cells = []
+        for name in AGGREGATORS:
+            a = r["aggregations"][name]
+            cells.append(_fmt(a["accuracy"]) + (f" ({a['ties']} ties)" if a["ties"] else "")
+                         + (f" ({a['unscored']} unscored)" if a["unscored"] else ""))
+        table.add_row(r["prm"], str(r["pairs"]), str(r["unpaired_problems"]), str(sum(r["read"]["skipped"].values())), *cells)
+    out.print(table)
+    for f, r in results.items():
+        report_read(r["read"], r["read"].get("path"))
+        if r["unpaired_problems"]:
+            err.print(f"{f}: {r['unpaired_problems']} problem(s) lack a chosen or a rejected solution and give no pair: "
+                      f"{', '.join(r['unpaired_ids'])}", highlight=False)
+    if json_out:
+        try:
+            json_out.write_text(json.dumps({"files": results}, indent=2) + "\n")
+        except OSError as e:
+            fail(str(e))
+        out.print(f"results written to {json_out}", highlight=False)
+
+
+def _score_style(score: Optional[float]) -> str:
+    return "[dim]-[/dim]" if score is None else f"[{'red' if score < 0.5 else 'green'}]{score:.3f}[/]"
+
+
+def _show(examples: list, k: int) -> None:
+    from rich.markup import escape
+
+    for ex in examples[:k]:
+        table = Table(title=f"{ex.problem.id}: {escape(ex.problem.question[:100])}", title_justify="left",
+                      box=box.SIMPLE_HEAD, show_lines=False)
+        table.add_column("#", justify="right")
+        table.add_column("score", justify="right")
+        table.add_column("label", justify="right")
+        table.add_column("step")
+        labels = ex.labels.values if ex.labels is not None else (None,) * len(ex.solution.steps)
+        for i, (step, s, lab) in enumerate(zip(ex.solution.steps, ex.scores.values, labels)):
+            text = " ".join(step.split())
+            table.add_row(str(i), _score_style(s), "-" if lab is None else f"{lab:g}",
+                          escape(text[:117] + "..." if len(text) > 120 else text))
+        out.print(table)
+    if examples[:k]:
+        out.print("score < 0.5 in red, >= 0.5 in green; label = the gold step label, when the data has one",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add the top-level `prmkit score` command to ``app``."""
+
+    @app.command("score")
+    def score(
+        data: str = typer.Argument(..., help="File, folder or hub id of solutions to score."),
+        model: str = typer.Option(..., "--model", "-m", help="Scorer: 'fake', a model folder or hub id, or pkg.mod:Class."),
+        spec: Optional[str] = SPEC,
+        out_path: Path = typer.Option(..., "--out", help="Output file (prmkit JSONL, optionally .gz)."),
+        show: int = typer.Option(3, "--show", help="Print the first K solutions with their step scores."),
+        fmt: Optional[str] = FORMAT,
+        option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Reader option key=value, e.g. with_correct_samples=true."),
+        skip_invalid: bool = SKIP,
+    ) -> None:
+        """Score every step with a PRM, write the examples with their scores, and show the first K."""
+        import yaml
+
+        from ..backends import load_scorer
+        from ..data import ReadReport, read, write
+        from ..scoring import score_examples
+
+        options = {}
+        for pair in option or []:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                fail(f"option {pair!r} is not key=value")
+            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        report = ReadReport()
+        try:
+            scorer = load_scorer(model, spec=spec)
+            examples = list(score_examples(scorer, read(data, fmt, skip_invalid=skip_invalid, report=report, **options)))
+            n = write(examples, out_path, "prmkit")
+        except (DataError, ValueError, KeyError, OSError, ImportError) as e:
+            fail(str(e).strip('"'))
+        _show(examples, show)
+        report_read(report.to_dict(), data)
+        out.print(f"wrote {n} scored example(s) to {out_path}", highlight=False)

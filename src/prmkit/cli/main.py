@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import DataError
+from .common import err, fail, out, parse_options, progress, report_read
 
 app = typer.Typer(help="prmkit: process reward models end to end.", no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Read, convert and describe PRM datasets.", no_args_is_help=True)
@@ -27,51 +27,7 @@ from .eval import eval_app, register as _register_eval  # noqa: E402  (eval comm
 app.add_typer(eval_app, name="eval")
 _register_eval(app)
 
-# When piped (CI logs, files) rich would wrap at 80 columns and truncate tables; use a wide page.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
 OPTION_HELP = "Format option as key=value (repeatable), e.g. -o neutral=negative."
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _options(pairs: Optional[List[str]]) -> dict[str, Any]:
-    import yaml
-
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            _fail(f"option {pair!r} is not key=value")
-        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return options
-
-
-def _progress(items: Iterable[Any], description: str) -> Iterator[Any]:
-    """Show a live count and rate on stderr while ``items`` is consumed."""
-    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        for item in items:
-            yield item
-            bar.advance(task)
-
-
-def _report_read(report: Any) -> None:
-    for note, n in sorted(report.notes.items()):
-        err.print(f"note: {n} {note}", highlight=False)
-    if report.n_skipped:
-        err.print(f"[yellow]skipped {report.n_skipped} invalid record(s) of {report.records}:[/yellow]", highlight=False)
-        for reason, n in report.skipped.most_common():
-            err.print(f"  {n:>6}  {reason}", highlight=False)
-        for example in report.first_skipped:
-            err.print(f"  e.g. {example}", highlight=False)
 
 
 @data_app.command("convert")
@@ -89,11 +45,11 @@ def convert(
 
     report = ReadReport()
     try:
-        examples = read(str(src), from_, skip_invalid=skip_invalid, report=report, **_options(option))
-        n = write(_progress(examples, f"converting {src.name}"), dst, to, **_options(write_option))
+        examples = read(str(src), from_, skip_invalid=skip_invalid, report=report, **parse_options(option))
+        n = write(progress(examples, f"converting {src.name}"), dst, to, **parse_options(write_option))
     except (DataError, ValueError, KeyError) as e:
-        _fail(str(e).strip('"'))
-    _report_read(report)
+        fail(str(e).strip('"'))
+    report_read(report.to_dict())
     out.print(f"wrote {n} record(s) from {report.examples} example(s) ({report.records} input records) to {dst}",
               highlight=False)
 
@@ -113,13 +69,13 @@ def stats(
 
     report = ReadReport()
     try:
-        examples = read(path, fmt, skip_invalid=skip_invalid, report=report, **_options(option))
-        result = dataset_stats(_progress(examples, f"reading {Path(path).name}"), by=by or None)
+        examples = read(path, fmt, skip_invalid=skip_invalid, report=report, **parse_options(option))
+        result = dataset_stats(progress(examples, f"reading {Path(path).name}"), by=by or None)
     except (DataError, ValueError, KeyError) as e:
-        _fail(str(e).strip('"'))
+        fail(str(e).strip('"'))
     result["read"] = {"records": report.records, "skipped": dict(report.skipped), "notes": dict(report.notes)}
     _print_stats(path, result)
-    _report_read(report)
+    report_read(report.to_dict())
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
         out.print(f"statistics written to {json_out}", highlight=False)
@@ -166,6 +122,27 @@ def ls_formats() -> None:
     for name, target in FORMATS.items():
         mod = resolve(name, FORMATS, "format")
         table.add_row(name, "yes" if hasattr(mod, "dump") else "-", mod.DESCRIPTION)
+    out.print(table)
+
+
+@ls_app.command("scorers")
+def ls_scorers() -> None:
+    """Scorer backends and the PRM families (specs) the HF scorer knows."""
+    from ..backends import SCORERS
+    from ..backends.families import FAMILIES
+    from ..registry import resolve
+
+    table = Table("scorer", "implementation", title="scorers (--model NAME, or a model folder / hub id for 'hf')",
+                  title_justify="left")
+    for name, target in SCORERS.items():
+        table.add_row(name, target)
+    out.print(table)
+    table = Table("family (--spec)", "head", "template", "step tag", "reference model", title="PRM families",
+                  title_justify="left")
+    for name in FAMILIES:
+        spec = resolve(name, FAMILIES, "PRM family")()
+        table.add_row(name, spec.head + (f" {spec.label_words}" if spec.label_words else ""), spec.template,
+                      repr(spec.step_tag), spec.model_id or "-")
     out.print(table)
 
 

@@ -55,6 +55,11 @@ class ReadReport:
     def n_skipped(self) -> int:
         return sum(self.skipped.values())
 
+    def to_dict(self) -> dict:
+        """JSON-ready summary: records, examples, skipped (by reason), first_skipped, notes."""
+        return {"records": self.records, "examples": self.examples, "skipped": dict(self.skipped),
+                "first_skipped": list(self.first_skipped), "notes": dict(self.notes)}
+
 
 def _generalise(reason: str) -> str:
     # "expected str, got int at [3]" and "... at [7]" are the same reason

@@ -3,8 +3,9 @@
 Each record becomes one ``Example`` over ``modified_question``/``modified_process``: steps listed in
 ``error_steps`` are labelled wrong, all others correct (as the official evaluation scores them).
 The id is ``{classification}_{idx}``, as in the official code. Error indices past the last step
-are clamped to it and counted in the read report (``clamped error_steps``); the raw list is kept
-in ``problem.metadata["error_steps"]``. With ``with_correct_samples=True`` each ``redundency``
+are clamped to it in the labels and counted in the read report (``clamped error_steps``); the raw
+list is kept in ``problem.metadata["error_steps"]``, which ``prmkit eval prmbench`` scores from,
+because the official scorer simply ignores out-of-range indices. With ``with_correct_samples=True`` each ``redundency``
 record also yields the official error-free sample ``correct_{idx}`` built from ``original_process``.
 """
 

@@ -1,0 +1,60 @@
+"""Console plumbing shared by the CLI modules: consoles, one-line errors, progress, read reports."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable, Iterator, List, Mapping, Optional
+
+import typer
+from rich.console import Console
+
+__all__ = ["out", "err", "fail", "parse_options", "progress", "report_read"]
+
+# When piped (CI logs, files) rich would wrap at 80 columns and truncate tables; use a wide page.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``error: message`` on one line of stderr and exit with ``code``."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def parse_options(pairs: Optional[List[str]]) -> dict[str, Any]:
+    """``["neutral=negative", "with-correct-samples=true"]`` -> keyword options (YAML scalars)."""
+    import yaml
+
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"option {pair!r} is not key=value")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def progress(items: Iterable[Any], description: str) -> Iterator[Any]:
+    """Show a live count and elapsed time on stderr while ``items`` is consumed."""
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def report_read(info: Mapping[str, Any], path: Optional[str] = None) -> None:
+    """Print a read report (``ReadReport.to_dict()``): format notes, then skipped records by reason."""
+    for note, n in sorted(info["notes"].items()):
+        err.print(f"note: {n} {note}", highlight=False)
+    skipped = sum(info["skipped"].values())
+    if skipped:
+        where = f" in {path}" if path else ""
+        err.print(f"[yellow]skipped {skipped} invalid record(s) of {info['records']}{where}:[/yellow]", highlight=False)
+        for reason, n in sorted(info["skipped"].items(), key=lambda kv: -kv[1]):
+            err.print(f"  {n:>6}  {reason}", highlight=False)
+        for example in info["first_skipped"]:
+            err.print(f"  e.g. {example}", highlight=False)
