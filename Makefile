@@ -21,6 +21,8 @@ demo: install
 	$(VENV)/bin/prmkit ls formats
 	$(VENV)/bin/prmkit data stats $(DATA)/processbench
 	$(VENV)/bin/prmkit data stats $(DATA)/prmbench --by classification
+	$(VENV)/bin/prmkit eval bon $(DATA)/qwen25_math_bon
+	$(VENV)/bin/prmkit eval pairwise $(DATA)/rewardmath/rewardbench_math_prm_scores/*.json.gz --skip-invalid
 
 test: install
 	$(PY) -m pytest -q
