@@ -25,6 +25,9 @@ app.add_typer(ls_app, name="ls")
 from .eval import eval_app, register as _register_eval  # noqa: E402  (eval commands live in their own file)
 
 app.add_typer(eval_app, name="eval")
+from .world import world_app  # noqa: E402
+
+app.add_typer(world_app, name="world")
 _register_eval(app)
 
 OPTION_HELP = "Format option as key=value (repeatable), e.g. -o neutral=negative."
