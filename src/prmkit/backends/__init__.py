@@ -1,8 +1,8 @@
 """Backends behind the text-level protocols, and the lazy tables that name them.
 
-``SCORERS`` maps names to scorer classes (imported only when used, so ``import prmkit.backends``
-never imports torch); ``load_scorer`` turns what a user types (``fake``, a model folder, a hub id,
-or ``pkg.mod:MyScorer``) into a ``StepScorer``.
+``SCORERS`` and ``GENERATORS`` map names to classes (imported only when used, so ``import
+prmkit.backends`` never imports torch or httpx); ``load_scorer`` and ``load_generator`` turn what a
+user types (a name, a model folder, a hub id, a server URL, or ``pkg.mod:MyClass``) into a backend.
 """
 
 from __future__ import annotations
@@ -13,11 +13,17 @@ from typing import Any, Optional
 from ..registry import resolve
 from .protocols import Generator, StepScorer
 
-__all__ = ["SCORERS", "StepScorer", "Generator", "load_scorer"]
+__all__ = ["SCORERS", "GENERATORS", "StepScorer", "Generator", "load_scorer", "load_generator"]
 
 SCORERS: dict[str, str] = {
     "hf": "prmkit.backends.hf_transformers:HFStepScorer",
     "fake": "prmkit.backends.fake:FakeScorer",
+}
+
+GENERATORS: dict[str, str] = {
+    "hf": "prmkit.backends.hf_generate:HFGenerator",
+    "openai": "prmkit.backends.openai_http:OpenAIGenerator",
+    "vllm": "prmkit.backends.vllm_engine:VLLMGenerator",
 }
 
 
@@ -36,3 +42,27 @@ def load_scorer(model: str, *, spec: Optional[str] = None, **kwargs: Any) -> Ste
     from .hf_transformers import HFStepScorer
 
     return HFStepScorer.from_pretrained(model, spec=spec, **kwargs)
+
+
+def load_generator(name_or_path: str, **kwargs: Any) -> Generator:
+    """Build a generator from a name, a server URL, a model path or hub id, or an import path.
+
+    Args:
+        name_or_path: ``"http(s)://host:port/v1"`` (an ``OpenAIGenerator``; pass ``model=``); a key of
+            ``GENERATORS`` other than ``hf`` or ``"pkg.mod:Class"`` (constructed with ``**kwargs``, e.g.
+            ``load_generator("vllm", model="path")``); otherwise a Hugging Face model folder or hub id,
+            loaded by ``HFGenerator.from_pretrained``.
+        **kwargs: passed to the generator (``device``, ``dtype``, ``max_batch_size``, ``mode``, ...).
+
+    Example:
+        >>> load_generator("http://127.0.0.1:8000/v1", model="policy", mode="chat")  # doctest: +SKIP
+    """
+    if name_or_path.startswith(("http://", "https://")):
+        from .openai_http import OpenAIGenerator
+
+        return OpenAIGenerator(name_or_path, **kwargs)
+    if name_or_path in GENERATORS and name_or_path != "hf" or (":" in name_or_path and not os.path.exists(name_or_path)):
+        return resolve(name_or_path, GENERATORS, "generator")(**kwargs)
+    from .hf_generate import HFGenerator
+
+    return HFGenerator.from_pretrained(name_or_path, **kwargs)

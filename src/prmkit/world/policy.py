@@ -84,10 +84,10 @@ class PolicyTrainConfig:
     hidden: int = 128
     layers: int = 3
     heads: int = 4
-    batch_size: int = 16
-    lr: float = 2e-3
+    batch_size: int = 32
+    lr: float = 3e-3
     max_steps: int = 4000
-    warmup: int = 100
+    warmup: int = 50
     eval_every: int = 200
     eval_problems: int = 60
     eval_samples: int = 4
@@ -240,6 +240,9 @@ def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
             if cfg.target_accuracy is not None and metrics["accuracy"] >= cfg.target_accuracy:
                 log(f"reached target accuracy {cfg.target_accuracy} at step {step}")
                 break
+    # servers (`transformers serve`) follow generation_config: without do_sample they decode greedily
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = 0.8
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "prmkit_policy.json").write_text(json.dumps({"train_config": asdict(cfg), "history": history}, indent=2))

@@ -41,20 +41,20 @@ class WorldConfig:
 
     Args:
         min_steps / max_steps (`int`, defaults to 2 / 8): events per problem (solution steps minus the answer).
-        max_start (`int`, defaults to 20): the starting count is drawn from 1..max_start.
-        max_operand (`int`, defaults to 20): operands of + and - are drawn from 1..max_operand.
+        max_start (`int`, defaults to 15): the starting count is drawn from 1..max_start.
+        max_operand (`int`, defaults to 9): operands of + and - are drawn from 1..max_operand.
         max_factor (`int`, defaults to 3): factors of * are drawn from 2..max_factor.
-        max_value (`int`, defaults to 200): no running total exceeds it (a * that would is redrawn as +).
+        max_value (`int`, defaults to 99): no running total exceeds it (another operation is drawn instead).
         ops (`tuple[str, ...]`, defaults to `("+", "-", "*")`): allowed operations.
         max_distractors (`int`, defaults to 2): distractor sentences per problem, 0..max_distractors.
     """
 
     min_steps: int = 2
     max_steps: int = 8
-    max_start: int = 20
-    max_operand: int = 20
+    max_start: int = 15
+    max_operand: int = 9
     max_factor: int = 3
-    max_value: int = 200
+    max_value: int = 99
     ops: tuple[str, ...] = OPS
     max_distractors: int = 2
 

@@ -1,0 +1,61 @@
+"""A ``Generator`` over vLLM's offline engine (``vllm.LLM``), for when vLLM is installed.
+
+vLLM is an optional extra: this module imports it only when a ``VLLMGenerator`` is built, and says
+how to install it if it is missing. One ``generate`` call submits every prompt at once with
+``SamplingParams(n, temperature, max_tokens, stop, seed)``; vLLM's scheduler does the batching and
+leaves the stop string out of the text (the text is cut here too, for one behaviour across backends).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from .openai_http import cut_at_stop
+
+__all__ = ["VLLMGenerator"]
+
+INSTALL_HINT = "VLLMGenerator needs vLLM, which is not installed: pip install vllm (a CUDA machine is assumed)"
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as e:
+        raise ImportError(INSTALL_HINT) from e
+    return vllm
+
+
+class VLLMGenerator:
+    """Samples with a ``vllm.LLM`` engine.
+
+    Args:
+        model (`str`): a model folder or hub id, loaded with ``vllm.LLM(model, dtype=dtype, **engine_kwargs)``.
+        dtype (`str`, defaults to `"auto"`): passed to vLLM.
+        llm (*optional*): an engine already built (then ``model`` only names it).
+        **engine_kwargs: e.g. ``gpu_memory_utilization``, ``max_model_len``, ``tensor_parallel_size``.
+
+    Raises:
+        ImportError: vLLM is not installed (the message says ``pip install vllm``).
+    """
+
+    def __init__(self, model: str, *, dtype: str = "auto", llm: Any = None, **engine_kwargs: Any) -> None:
+        self._vllm = _import_vllm()
+        self.model = model
+        self.llm = llm if llm is not None else self._vllm.LLM(model=model, dtype=dtype, **engine_kwargs)
+
+    @classmethod
+    def from_pretrained(cls, path: str, **kwargs: Any) -> "VLLMGenerator":
+        return cls(path, **kwargs)
+
+    def generate(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
+                 max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None) -> list[list[str]]:
+        """``n`` completions of each prompt, the stop string left out; ``temperature=0`` is greedy."""
+        if isinstance(prompts, str):
+            raise TypeError("prompts must be a sequence of strings, not one string")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        stop = [s for s in (stop or ()) if s]
+        params = self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens,
+                                           stop=stop or None, seed=seed)
+        outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
+        return [[cut_at_stop(c.text, stop) for c in sorted(o.outputs, key=lambda c: c.index)] for o in outputs]

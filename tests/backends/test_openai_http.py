@@ -1,0 +1,251 @@
+"""OpenAIGenerator: request bodies, retries and errors against a fake transport, then a real
+``transformers serve`` on 127.0.0.1 serving a local model folder (completions and chat)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prmkit.backends import Generator
+from prmkit.backends.openai_http import OpenAIGenerator, OpenAIHTTPError, cut_at_stop
+
+REPO = Path(__file__).resolve().parents[2]
+# The model the real server serves: the first of these folders that holds a model (PRMKIT_SERVE_MODEL,
+# then the bundled policy where prmkit.world.policy.BUNDLED_POLICY puts it), else a tiny random Llama
+# saved by the fixture below. The world package is not imported here: it pulls in torch and training code.
+POLICY_CANDIDATES = [Path(p) for p in [os.environ.get("PRMKIT_SERVE_MODEL")] if p] + [
+    REPO / "src" / "prmkit" / "world" / "assets" / "policy", REPO / "src" / "prmkit" / "world" / "policy"]
+BUNDLED_POLICY = next((p for p in POLICY_CANDIDATES if (p / "config.json").is_file()), None)
+READY_TIMEOUT_S = 45
+
+
+def _fake(handler, **kwargs) -> OpenAIGenerator:
+    gen = OpenAIGenerator("http://127.0.0.1:9/v1", "m", backoff=0.0, **kwargs)
+    gen.client = httpx.Client(transport=httpx.MockTransport(handler))
+    return gen
+
+
+def _completion(texts):
+    return httpx.Response(200, json={"choices": [{"index": i, "text": t} for i, t in enumerate(texts)]})
+
+
+# ----------------------------------------------------------------------------- offline
+
+
+def test_the_http_backend_needs_no_torch():
+    code = ("import sys, prmkit.backends as b; light = 'httpx' not in sys.modules; "
+            "from prmkit.backends.openai_http import OpenAIGenerator; OpenAIGenerator('http://127.0.0.1:9/v1', 'm'); "
+            "print(light, sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "[]"], result.stdout + result.stderr
+
+
+def test_request_bodies_urls_and_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    gen = OpenAIGenerator("http://127.0.0.1:8000", "policy")
+    assert isinstance(gen, Generator)
+    assert gen.url == "http://127.0.0.1:8000/v1/completions"
+    assert gen.client.headers["authorization"] == "Bearer from-env"
+    assert gen.payload("Q", n=2, seed=3, max_tokens=5, temperature=0.5, stop=["\n"]) == {
+        "model": "policy", "prompt": "Q", "n": 2, "seed": 3, "max_tokens": 5, "temperature": 0.5, "stop": ["\n"]}
+    chat = OpenAIGenerator("http://127.0.0.1:8000/v1/", "policy", mode="chat", api_key="k")
+    assert chat.url == "http://127.0.0.1:8000/v1/chat/completions"
+    assert chat.client.headers["authorization"] == "Bearer k"
+    assert chat.payload("Q", n=1, seed=None, max_tokens=5, temperature=0.0, stop=None) == {
+        "model": "policy", "messages": [{"role": "user", "content": "Q"}], "max_tokens": 5, "temperature": 0.0}
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert "authorization" not in OpenAIGenerator("http://x/v1", "m").client.headers
+    with pytest.raises(ValueError, match="mode"):
+        OpenAIGenerator("http://x/v1", "m", mode="responses")
+
+
+def test_n_samples_and_stop_cut_when_the_server_honours_n():
+    bodies = []
+
+    def handler(request):
+        bodies.append(json.loads(request.content))
+        return _completion([f"{bodies[-1]['prompt']}-{i}\nrest" for i in range(bodies[-1]["n"])])
+
+    gen = _fake(handler)
+    assert gen.generate(["a", "b"], n=3, stop=["\n"], seed=1) == [["a-0", "a-1", "a-2"], ["b-0", "b-1", "b-2"]]
+    assert len(bodies) == 2 and gen.supports_n is True
+
+
+def test_server_that_ignores_n_gets_one_request_per_sample_with_distinct_seeds():
+    seeds = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        seeds.append(body.get("seed"))
+        return _completion([f"s{body.get('seed')}"])  # one choice, whatever n says
+
+    gen = _fake(handler, concurrency=1)
+    assert gen.generate(["a"], n=3, seed=10) == [["s10", "s11", "s12"]]
+    assert seeds == [10, 11, 12] and gen.supports_n is False
+    seeds.clear()
+    gen.generate(["a"], n=2, seed=0)  # now known: no request asks for n
+    assert seeds == [0, 1]
+
+
+def test_retries_on_503_then_succeeds():
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        return httpx.Response(503, json={"detail": "loading"}) if len(calls) < 3 else _completion(["ok"])
+
+    assert _fake(handler, max_retries=3).generate(["a"]) == [["ok"]] and len(calls) == 3
+
+
+def test_errors_name_the_status_and_the_servers_message():
+    calls = []
+
+    def bad(request):
+        calls.append(1)
+        return httpx.Response(400, json={"error": {"message": "max_tokens is too large", "type": "invalid"}})
+
+    with pytest.raises(OpenAIHTTPError, match=r"HTTP 400 .*max_tokens is too large") as err:
+        _fake(bad).generate(["a"])
+    assert err.value.status == 400 and len(calls) == 1  # a client error is not retried
+
+    def down(request):
+        calls.append(1)
+        return httpx.Response(500, text="boom")
+
+    calls.clear()
+    with pytest.raises(OpenAIHTTPError, match=r"HTTP 500 .*boom"):
+        _fake(down, max_retries=2).generate(["a"])
+    assert len(calls) == 3  # bounded: 1 + max_retries
+
+
+def test_malformed_responses_are_reported():
+    for body in ({"choices": []}, {"data": 1}):
+        with pytest.raises(OpenAIHTTPError, match=r"HTTP 200 .*(no choices|unexpected response shape)"):
+            _fake(lambda request, body=body: httpx.Response(200, json=body)).generate(["a"])
+
+
+def test_connection_refused_is_retried_then_reported():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gen = OpenAIGenerator(f"http://127.0.0.1:{port}/v1", "m", max_retries=1, backoff=0.0, timeout=5)
+    with pytest.raises(OpenAIHTTPError, match=r"ConnectError.*2 attempts"):
+        gen.generate(["a"])
+
+
+# ----------------------------------------------------------------------------- real server
+
+
+def _serve_available() -> str:
+    try:
+        import transformers.cli.serving.server  # noqa: F401
+        from transformers.utils.import_utils import is_serve_available
+    except ImportError as e:
+        return f"transformers serve cannot be imported ({e})"
+    if not is_serve_available():
+        return "transformers serve needs its extra: pip install 'transformers[serving]'"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_tokenizer, tiny_config_factory):
+    """The bundled policy if present, else a tiny random Llama with the tiny tokenizer and its chat template."""
+    if BUNDLED_POLICY is not None:
+        return BUNDLED_POLICY
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    config = tiny_config_factory("llama", len(tiny_tokenizer), eos_token_id=tiny_tokenizer.eos_token_id,
+                                 bos_token_id=tiny_tokenizer.eos_token_id)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config.do_sample = True  # transformers serve samples only if the model's config says so
+    path = tmp_path_factory.mktemp("served_policy")
+    model.save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    """``transformers serve MODEL --host 127.0.0.1 --port PORT --device cpu``; yields the base URL."""
+    reason = _serve_available()
+    if reason:
+        pytest.skip(reason)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
+           "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    # one thread: a tiny model gains nothing from more, and spinning threads crawl on a busy machine
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_PROXY": "127.0.0.1",
+           "OMP_NUM_THREADS": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"transformers serve not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _stop_from(text: str, prompt: str) -> str:
+    """A printable ASCII character of ``text`` (not its first) that does not end the prompt."""
+    for c in text[1:]:
+        if c.isascii() and c.isprintable() and not prompt.endswith(c):
+            return c
+    pytest.fail(f"no usable stop string in {text!r}")
+
+
+def test_completions_against_transformers_serve(server, model_dir):
+    # concurrency=1: transformers serve seeds its global torch RNG per request, so overlapping
+    # requests would interleave their draws and the same seed would not give the same samples
+    gen = OpenAIGenerator(server, str(model_dir), timeout=60, max_retries=1, concurrency=1)
+    prompts = ["Janet has 16 eggs. She eats 3 and", "Step 1: 12 + 7 = 19."]
+    out = gen.generate(prompts, n=2, max_tokens=12, temperature=1.0, seed=5)
+    assert [len(row) for row in out] == [2, 2] and all(isinstance(t, str) for row in out for t in row)
+    assert any(t for row in out for t in row)
+    assert gen.generate(prompts, n=2, max_tokens=12, temperature=1.0, seed=5) == out  # the server seeds torch
+    if model_dir != BUNDLED_POLICY:
+        assert out[0][0] != out[0][1]  # one request per sample, seeds 5 and 6
+    # stop strings: greedy, cut where the full greedy completion has the stop
+    full = gen.generate(prompts[:1], max_tokens=16, temperature=0)[0][0]
+    stop = [_stop_from(full, prompts[0])]
+    got = gen.generate(prompts[:1], n=2, stop=stop, max_tokens=16, temperature=0)[0]
+    assert got == [cut_at_stop(full, stop)] * 2 and len(got[0]) < len(full) and stop[0] not in got[0]
+
+
+def test_chat_against_transformers_serve(server, model_dir):
+    gen = OpenAIGenerator(server, str(model_dir), mode="chat", timeout=60, max_retries=1)
+    out = gen.generate(["What is 7 + 13?"], n=2, stop=["\n"], max_tokens=10, temperature=1.0, seed=1)
+    assert len(out) == 1 and len(out[0]) == 2 and all("\n" not in t for t in out[0])
+    assert any(out[0])
+
+
+def test_real_server_errors_are_reported(server):
+    gen = OpenAIGenerator(server, "not-the-served-model", max_retries=0)
+    with pytest.raises(OpenAIHTTPError, match=r"HTTP 400 .*pinned to"):
+        gen.generate(["a"], max_tokens=2)
