@@ -223,8 +223,11 @@ def _stop_from(text: str, prompt: str) -> str:
 def test_completions_against_transformers_serve(server, model_dir):
     # concurrency=1: transformers serve seeds its global torch RNG per request, so overlapping
     # requests would interleave their draws and the same seed would not give the same samples
-    gen = OpenAIGenerator(server, str(model_dir), timeout=60, max_retries=1, concurrency=1)
-    prompts = ["Janet has 16 eggs. She eats 3 and", "Step 1: 12 + 7 = 19."]
+    # the bundled policy's word-level vocabulary trips transformers' server-side stop strings (see
+    # OpenAIGenerator's server_stop); stops are then applied on the client only
+    gen = OpenAIGenerator(server, str(model_dir), timeout=60, max_retries=1, concurrency=1,
+                          server_stop=model_dir != BUNDLED_POLICY)
+    prompts = ["Mia has 16 apples. Mia sells 3 apples. How many apples does Mia have now?\n", "Step 1: 12 + 7 = 19."]
     out = gen.generate(prompts, n=2, max_tokens=12, temperature=1.0, seed=5)
     assert [len(row) for row in out] == [2, 2] and all(isinstance(t, str) for row in out for t in row)
     assert any(t for row in out for t in row)
@@ -239,10 +242,31 @@ def test_completions_against_transformers_serve(server, model_dir):
 
 
 def test_chat_against_transformers_serve(server, model_dir):
-    gen = OpenAIGenerator(server, str(model_dir), mode="chat", timeout=60, max_retries=1)
-    out = gen.generate(["What is 7 + 13?"], n=2, stop=["\n"], max_tokens=10, temperature=1.0, seed=1)
+    gen = OpenAIGenerator(server, str(model_dir), mode="chat", timeout=60, max_retries=1,
+                          server_stop=model_dir != BUNDLED_POLICY)
+    out = gen.generate(["Mia has 7 apples. Mia buys 3 more apples. How many apples does Mia have now?"], n=2,
+                       stop=["\n"], max_tokens=10, temperature=1.0, seed=1)
     assert len(out) == 1 and len(out[0]) == 2 and all("\n" not in t for t in out[0])
     assert any(out[0])
+
+
+def test_bundled_policy_solves_stepwise_over_http(server, model_dir):
+    """The served bundled policy answers one step per request (stop at the step boundary), checkably."""
+    if model_dir != BUNDLED_POLICY:
+        pytest.skip("the bundled policy is not in the tree")
+    from prmkit.world import check, generate
+    from prmkit.world.policy import prompt_of
+
+    gen = OpenAIGenerator(server, str(model_dir), timeout=60, max_retries=1, concurrency=1, server_stop=False)
+    problem = generate(1, seed=3)[0]
+    steps: list[str] = []
+    for _ in range(len(problem.events) + 1):  # one HTTP call per step, each stopped at the newline
+        step = gen.generate([prompt_of(problem) + "".join(s + "\n" for s in steps)], stop=["\n"], max_tokens=20,
+                            temperature=0.0)[0][0]
+        assert "\n" not in step
+        steps.append(step.strip())
+    result = check(problem, steps)
+    assert len(result.steps) == len(steps) and result.final_answer is not None
 
 
 def test_real_server_errors_are_reported(server):

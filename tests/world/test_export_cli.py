@@ -38,3 +38,14 @@ def test_export_is_evaluated_by_processbench_eval(prmkit_cli, tmp_path):
 def test_world_sample_prints_gold(prmkit_cli):
     out = prmkit_cli("world", "sample", "--n", "1", "--steps", "3", "--seed", "2").stdout
     assert out.count(" = ") == 3 and "The answer is" in out
+
+
+def test_policy_export_has_exact_labels_and_both_outcomes(prmkit_cli, tmp_path):
+    bench = tmp_path / "policy_bench.json"
+    result = prmkit_cli("world", "export", bench, "--n", "40", "--samples", "2", "--seed", "5")
+    records = json.loads(bench.read_text())
+    errors = sum(r["label"] != -1 for r in records)
+    assert 0 < errors < len(records) and "labelled solution(s)" in result.stdout
+    assert all(r["generator"].startswith("prmkit-policy") for r in records)
+    prmkit_cli("eval", "processbench", bench, "--model", "fake", "--json", tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())

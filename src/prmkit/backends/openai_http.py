@@ -81,6 +81,11 @@ class OpenAIGenerator:
             ``backoff * 2**attempt`` seconds (at most 30, or the server's ``Retry-After``).
         concurrency (`int`, defaults to 8): requests in flight at once.
         supports_n (`bool`, *optional*): whether the server honours ``n``; found out on the first call if unset.
+        server_stop (`bool`, defaults to `True`): send the stop strings to the server, which then stops early.
+            Completions are cut at them here in any case, so ``False`` gives the same text with longer
+            generations. Needed for ``transformers serve`` with a closed-vocabulary tokenizer such as the
+            bundled world policy: transformers' ``StopStringCriteria`` first tokenizes the probe string
+            ``"abcdef"`` and fails (HTTP 500) when the vocabulary cannot spell it.
 
     Example:
         >>> gen = OpenAIGenerator("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-Math-7B-Instruct")   # doctest: +SKIP
@@ -90,7 +95,7 @@ class OpenAIGenerator:
 
     def __init__(self, base_url: str, model: str, *, api_key: Optional[str] = None, mode: str = "completions",
                  timeout: float = 120.0, max_retries: int = 3, backoff: float = 0.5, concurrency: int = 8,
-                 supports_n: Optional[bool] = None) -> None:
+                 supports_n: Optional[bool] = None, server_stop: bool = True) -> None:
         import httpx
 
         if mode not in ("completions", "chat"):
@@ -101,7 +106,7 @@ class OpenAIGenerator:
         self.base_url, self.model, self.mode = base_url, model, mode
         self.url = f"{base_url}/{'chat/completions' if mode == 'chat' else 'completions'}"
         self.max_retries, self.backoff, self.concurrency = max_retries, backoff, max(1, concurrency)
-        self.supports_n = supports_n
+        self.supports_n, self.server_stop = supports_n, server_stop
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.Client(timeout=timeout, headers=headers)
@@ -129,7 +134,7 @@ class OpenAIGenerator:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         stop = [s for s in (stop or ()) if s]
-        params = dict(max_tokens=max_tokens, temperature=temperature, stop=stop or None)
+        params = dict(max_tokens=max_tokens, temperature=temperature, stop=(stop or None) if self.server_stop else None)
         out: list[list[str]] = [[] for _ in prompts]
         with ThreadPoolExecutor(self.concurrency) as pool:
             ask = n if self.supports_n is not False else 1
