@@ -44,7 +44,7 @@ def test_training_is_killed_and_resumed(tmp_path):
     cfg = dict(train_problems=300, max_steps=8, eval_every=2, eval_problems=2, eval_samples=1, target_accuracy=None, near_accuracy=2.0, eval_max_tokens=4,
                batch_size=8, hidden=32, layers=1, heads=2)
     code = ("import sys, json; from prmkit.world.policy import train_policy, PolicyTrainConfig; "
-            f"train_policy(sys.argv[1], PolicyTrainConfig(**json.loads(sys.argv[2])), log=lambda s: print(s, flush=True))")
+            "train_policy(sys.argv[1], PolicyTrainConfig(**json.loads(sys.argv[2])), log=lambda s: print(s, flush=True))")
     cmd = [sys.executable, "-c", code, str(tmp_path), json.dumps(cfg)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 120
