@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import time
@@ -210,7 +211,8 @@ def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
     n_params = sum(p.numel() for p in model.parameters())
     log(f"policy: {n_params / 1e6:.2f}M parameters, {len(data)} training solutions, vocab {len(tokenizer)}")
     t0, metrics = time.perf_counter(), history[-1] if history else {}
-    while step < cfg.max_steps:
+    reached = bool(history) and cfg.target_accuracy is not None and history[-1]["accuracy"] >= cfg.target_accuracy
+    while step < cfg.max_steps and not reached:  # (reached: killed after the last evaluation, before saving)
         if pos + cfg.batch_size > per_epoch * cfg.batch_size:
             order = list(range(len(data)))
             order_rng.shuffle(order)
@@ -235,8 +237,10 @@ def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
             history.append(metrics)
             log(f"step {step}: loss {loss.item():.3f}, quick-eval accuracy {metrics['accuracy']:.2f}, "
                 f"pass@{cfg.eval_samples} {metrics['pass_at_k']:.2f} ({metrics['seconds']:.0f} s)")
+            # atomic: a kill during the write leaves the previous checkpoint, never a truncated one
             torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "step": step, "history": history}, ckpt)
+                        "step": step, "history": history}, ckpt.with_suffix(".tmp"))
+            os.replace(ckpt.with_suffix(".tmp"), ckpt)
             if cfg.target_accuracy is not None and metrics["accuracy"] >= cfg.target_accuracy:
                 log(f"reached target accuracy {cfg.target_accuracy} at step {step}")
                 break
