@@ -1,4 +1,5 @@
-"""The ``prmkit`` command line: ``prmkit data convert|stats`` and ``prmkit ls formats``.
+"""The ``prmkit`` command line: ``prmkit data convert|stats``, ``prmkit ls formats|scorers``, and the
+``eval``/``score`` (cli/eval.py) and ``world`` (cli/world.py) groups.
 
 Bad input ends the command with one line ``error: FILE:LINE: field 'F': reason`` on stderr and
 exit code 2; ``--skip-invalid`` skips such records instead and reports how many, by reason.
