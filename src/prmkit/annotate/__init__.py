@@ -1,0 +1,1 @@
+"""Automatic step labels. So far: ``tool_check`` (arithmetic verified with sympy)."""
