@@ -16,7 +16,7 @@ from rich import box
 from rich.table import Table
 
 from ..errors import DataError
-from .common import err, fail, out, report_read
+from .common import err, fail, out, parse_options, report_read
 
 eval_app = typer.Typer(help="Evaluate PRMs: ProcessBench, PRMBench, Best-of-N, pairwise.", no_args_is_help=True)
 
@@ -218,18 +218,12 @@ def register(app: typer.Typer) -> None:
         skip_invalid: bool = SKIP,
     ) -> None:
         """Score every step with a PRM, write the examples with their scores, and show the first K."""
-        import yaml
 
         from ..backends import load_scorer
         from ..data import ReadReport, read, write
         from ..scoring import score_examples
 
-        options = {}
-        for pair in option or []:
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                fail(f"option {pair!r} is not key=value")
-            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        options = parse_options(option)
         report = ReadReport()
         try:
             scorer = load_scorer(model, spec=spec)
