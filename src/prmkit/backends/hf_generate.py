@@ -25,7 +25,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from .hf_transformers import _resolve_device, _resolve_dtype
-from .openai_http import cut_at_stop
+from .protocols import check_request, cut_at_stop
 
 __all__ = ["HFGenerator"]
 
@@ -144,11 +144,7 @@ class HFGenerator:
         Returns:
             ``len(prompts)`` lists of ``n`` strings, in the order of ``prompts``.
         """
-        if n < 1 or max_tokens < 0 or temperature < 0:
-            raise ValueError(f"need n >= 1, max_tokens >= 0, temperature >= 0; got {n}, {max_tokens}, {temperature}")
-        stop = [s for s in (stop or ()) if s]
-        if isinstance(prompts, str):
-            raise TypeError("prompts must be a sequence of strings, not one string")
+        stop = check_request(prompts, n, max_tokens, temperature, stop)
         encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
         if any(not e for e in encoded):
             raise ValueError("an empty prompt has no tokens to continue from; give at least one character")

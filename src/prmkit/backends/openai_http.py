@@ -18,28 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 from urllib.parse import urlsplit
 
+from .protocols import check_request, cut_at_stop
+
 __all__ = ["OpenAIGenerator", "OpenAIHTTPError", "cut_at_stop"]
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
-
-
-def cut_at_stop(text: str, stop: Optional[Sequence[str]]) -> str:
-    """``text`` up to (not including) the earliest occurrence of any stop string.
-
-    Shared by every generator backend (this is the torch-free module they all import).
-
-    Example:
-        >>> cut_at_stop("Step 1: 2 + 2 = 4.\\nStep 2: done", ["\\n"])
-        'Step 1: 2 + 2 = 4.'
-        >>> cut_at_stop("no stop here", ["\\n", "###"])
-        'no stop here'
-    """
-    cut = len(text)
-    for s in stop or ():
-        at = text.find(s) if s else -1
-        if 0 <= at < cut:
-            cut = at
-    return text[:cut]
 
 
 class OpenAIHTTPError(RuntimeError):
@@ -129,11 +112,7 @@ class OpenAIGenerator:
         The first request of each prompt asks for all ``n`` (unless the server is known to ignore
         ``n``); missing samples are then fetched one request each, concurrently.
         """
-        if isinstance(prompts, str):
-            raise TypeError("prompts must be a sequence of strings, not one string")
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        stop = [s for s in (stop or ()) if s]
+        stop = check_request(prompts, n, max_tokens, temperature, stop)
         params = dict(max_tokens=max_tokens, temperature=temperature, stop=(stop or None) if self.server_stop else None)
         out: list[list[str]] = [[] for _ in prompts]
         with ThreadPoolExecutor(self.concurrency) as pool:

@@ -11,7 +11,7 @@ from typing import Optional, Protocol, Sequence, runtime_checkable
 
 from ..types import Problem, Solution, StepScores
 
-__all__ = ["StepScorer", "Generator"]
+__all__ = ["StepScorer", "Generator", "check_request", "cut_at_stop"]
 
 
 @runtime_checkable
@@ -39,3 +39,36 @@ class Generator(Protocol):
     def generate(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None) -> list[list[str]]:
         ...
+
+
+def check_request(prompts: Sequence[str], n: int, max_tokens: int, temperature: float,
+                  stop: Optional[Sequence[str]]) -> list[str]:
+    """Validate a ``Generator.generate`` call the same way in every backend; returns the non-empty stops.
+
+    Raises:
+        TypeError: ``prompts`` is one string (a common slip that would sample from each character).
+        ValueError: ``n < 1``, ``max_tokens < 0`` or ``temperature < 0``.
+    """
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a sequence of strings, not one string")
+    if n < 1 or max_tokens < 0 or temperature < 0:
+        raise ValueError(f"need n >= 1, max_tokens >= 0, temperature >= 0; got {n}, {max_tokens}, {temperature}")
+    return [s for s in (stop or ()) if s]
+
+
+def cut_at_stop(text: str, stop: Optional[Sequence[str]]) -> str:
+    """``text`` up to (not including) the earliest occurrence of any stop string (every backend cuts here,
+    since some servers keep the stop string).
+
+    Example:
+        >>> cut_at_stop("Step 1: 2 + 2 = 4.\\nStep 2: done", ["\\n"])
+        'Step 1: 2 + 2 = 4.'
+        >>> cut_at_stop("no stop here", ["\\n", "###"])
+        'no stop here'
+    """
+    cut = len(text)
+    for s in stop or ():
+        at = text.find(s) if s else -1
+        if 0 <= at < cut:
+            cut = at
+    return text[:cut]

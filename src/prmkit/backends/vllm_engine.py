@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from .openai_http import cut_at_stop
+from .protocols import check_request, cut_at_stop
 
 __all__ = ["VLLMGenerator"]
 
@@ -50,11 +50,7 @@ class VLLMGenerator:
     def generate(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None) -> list[list[str]]:
         """``n`` completions of each prompt, the stop string left out; ``temperature=0`` is greedy."""
-        if isinstance(prompts, str):
-            raise TypeError("prompts must be a sequence of strings, not one string")
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        stop = [s for s in (stop or ()) if s]
+        stop = check_request(prompts, n, max_tokens, temperature, stop)
         params = self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens,
                                            stop=stop or None, seed=seed)
         outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
