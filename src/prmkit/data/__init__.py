@@ -16,7 +16,7 @@ from ..types import Example
 from .formats import FORMATS
 from .io import ReadReport, example_from_dict, example_to_dict, iter_raw, options_from, write_records
 
-__all__ = ["FORMATS", "read", "write", "detect", "ReadReport", "example_to_dict", "example_from_dict", "group_by_problem"]
+__all__ = ["FORMATS", "read", "write", "detect", "detect_source", "ReadReport", "example_to_dict", "example_from_dict", "group_by_problem"]
 
 
 def _format_module(fmt: Any):
@@ -34,6 +34,22 @@ def detect(first_record: Any, source: str = "<input>") -> str:
             return name
     keys = sorted(first_record) if isinstance(first_record, dict) else type(first_record).__name__
     raise DataError(f"cannot tell the format from the first record (keys: {keys}); pass --from/fmt", source=source)
+
+
+def _format_of(first: tuple[Any, Any], source: str | Path) -> str:
+    if isinstance(first[1], DataError):  # the very first record is unreadable: nothing to detect from
+        raise first[1]
+    return detect(first[1], str(source))
+
+
+def detect_source(source: str | Path, *, split: str = "train") -> Optional[str]:
+    """The format of a file, directory or dataset id, from its first record (None when it has none)."""
+    raw_iter = iter_raw(source, split=split)
+    try:
+        first = next(raw_iter, None)
+    finally:
+        raw_iter.close()
+    return None if first is None else _format_of(first, source)
 
 
 def read(source: str | Path, fmt: Optional[str] = None, *, skip_invalid: bool = False,
@@ -59,9 +75,7 @@ def read(source: str | Path, fmt: Optional[str] = None, *, skip_invalid: bool = 
         first = next(raw_iter, None)
         if first is None:
             return
-        if isinstance(first[1], DataError):
-            raise first[1]
-        fmt = detect(first[1], str(source))
+        fmt = _format_of(first, source)  # read on from the same iterator: no second pass over the source
         raw_iter = itertools.chain([first], raw_iter)
     mod = _format_module(fmt)
     opts = options_from(mod.Options, options, str(fmt))

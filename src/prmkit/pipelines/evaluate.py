@@ -18,9 +18,7 @@ from typing import Any, Optional
 from .. import metrics
 from ..aggregate import AGGREGATORS
 from ..answers import extract_answer
-from ..data import ReadReport, detect, group_by_problem, read
-from ..data.io import iter_raw
-from ..errors import DataError
+from ..data import ReadReport, detect_source, group_by_problem, read
 from ..types import Example
 
 __all__ = ["EvalConfig", "run", "load_examples", "attach_scores", "BENCHMARKS", "POLICIES"]
@@ -123,11 +121,8 @@ def load_examples(config: EvalConfig, path: str, scorer: Any = None) -> tuple[li
     """Read ``path`` and attach scores (scorer, scores file, or the data's own); also a read summary."""
     report = ReadReport()
     fmt = config.data_format
-    if fmt is None and config.benchmark == "prmbench":
-        raw = iter_raw(path)
-        first = next(raw, None)
-        raw.close()
-        fmt = detect(first[1], path) if first and not isinstance(first[1], DataError) else None
+    if fmt is None and config.benchmark == "prmbench":  # known up front: it decides the reader's options
+        fmt = detect_source(path)
     options = {"with_correct_samples": True} if fmt == "prmbench" else {}
     examples = list(read(path, fmt, skip_invalid=config.skip_invalid, report=report, **options))
     if scorer is not None:
