@@ -6,7 +6,9 @@ import sys
 CORE = ["prmkit", "prmkit.types", "prmkit.steps", "prmkit.errors", "prmkit.registry", "prmkit.answers",
         "prmkit.data", "prmkit.data.io", "prmkit.data.stats", "prmkit.data.hf", "prmkit.data.formats",
         "prmkit.aggregate", "prmkit.metrics", "prmkit.scoring", "prmkit.backends", "prmkit.backends.families",
-        "prmkit.annotate", "prmkit.annotate.tool_check", "prmkit.world", "prmkit.world.export"]
+        "prmkit.annotate", "prmkit.annotate.tool_check", "prmkit.annotate.judge", "prmkit.annotate.rollouts",
+        "prmkit.annotate.consensus", "prmkit.annotate.store", "prmkit.pipelines.annotate", "prmkit.world",
+        "prmkit.world.export"]
 
 
 def test_core_imports_stay_light(shared_data):

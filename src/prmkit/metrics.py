@@ -20,6 +20,7 @@ __all__ = [
     "predicted_first_error", "harmonic_f1", "processbench_f1", "processbench_report", "threshold_candidates",
     "threshold_sweep", "best_threshold", "prmbench_sample", "prmbench_summary", "prmbench_report",
     "pass_at_k", "cluster_answers", "candidate_score", "bootstrap_ci", "best_of_n", "pairwise_accuracy",
+    "label_quality",
 ]
 
 Scores = Sequence[Optional[float]]
@@ -451,3 +452,54 @@ def pairwise_accuracy(pairs: Sequence[tuple[Scores, Scores]], how: str | Callabl
             ties += 1
     return {"accuracy": _ratio(correct, len(pairs)), "correct": correct, "ties": ties, "unscored": unscored,
             "pairs": len(pairs)}
+
+
+# --- Automatic step labels against exact ones (annotation quality) --------------------------------------------
+
+def label_quality(predicted: Sequence[Optional[Scores]], gold: Sequence[Scores], threshold: float = 0.5) -> dict:
+    """How well automatic step labels match gold labels (the measures of "The Lessons of Developing PRMs").
+
+    Args:
+        predicted: per solution, the automatic labels (None, or all None: the method gave no label).
+        gold: per solution, the gold labels (1 correct, 0 wrong; None: unknown, e.g. after a first error).
+        threshold: a predicted label below it means "wrong" (gold labels are read at 0.5).
+
+    Returns:
+        ``coverage`` (solutions with a label), ``step_coverage`` (gold-labelled steps that got a label),
+        ``step_accuracy`` and the wrong-step ``error_precision``/``error_recall``/``error_f1`` over steps
+        labelled by both, ``first_error_accuracy`` and the ProcessBench ``f1`` (``processbench_f1``) over
+        covered solutions; None where there is nothing to measure.
+
+    Example:
+        >>> r = label_quality([[1, 0, 0], [1, 1], None], [[1, 0, None], [1, 0], [1]])
+        >>> r["coverage"], r["step_accuracy"], r["first_error_accuracy"], r["error_recall"]
+        (0.6666666666666666, 0.75, 0.5, 0.5)
+    """
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predicted label lists for {len(gold)} gold ones")
+    pred_fe, gold_fe = [], []
+    hits = both = tp = fp = fn = gold_steps = 0
+    for p, g in zip(predicted, gold):
+        gold_steps += sum(v is not None for v in g)
+        if p is None or all(v is None for v in p):
+            continue
+        if len(p) != len(g):
+            raise ValueError(f"{len(p)} predicted labels for {len(g)} gold labels in one solution")
+        pred_fe.append(predicted_first_error(p, threshold))
+        gold_fe.append(predicted_first_error(g, 0.5))
+        for x, y in zip(p, g):
+            if x is None or y is None:
+                continue
+            wrong_p, wrong_g = x < threshold, y < 0.5
+            both += 1
+            hits += wrong_p == wrong_g
+            tp += wrong_p and wrong_g
+            fp += wrong_p and not wrong_g
+            fn += wrong_g and not wrong_p
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    pb = processbench_f1(pred_fe, gold_fe)
+    return {"solutions": len(gold), "coverage": _ratio(len(pred_fe), len(gold)),
+            "step_coverage": _ratio(both, gold_steps), "step_accuracy": _ratio(hits, both),
+            "error_precision": precision, "error_recall": recall, "error_f1": _f1(precision, recall),
+            "first_error_accuracy": _ratio(sum(a == b for a, b in zip(pred_fe, gold_fe)), len(pred_fe)),
+            "f1": pb["f1"], "error_acc": pb["error_acc"], "correct_acc": pb["correct_acc"]}

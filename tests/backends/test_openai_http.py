@@ -273,3 +273,25 @@ def test_real_server_errors_are_reported(server):
     gen = OpenAIGenerator(server, "not-the-served-model", max_retries=0)
     with pytest.raises(OpenAIHTTPError, match=r"HTTP 400 .*pinned to"):
         gen.generate(["a"], max_tokens=2)
+
+
+def test_monte_carlo_rollouts_over_http(server, model_dir):
+    """The annotation labelers take any Generator: MC rollouts through the real server, graded by answer."""
+    if model_dir != BUNDLED_POLICY:
+        pytest.skip("the bundled policy is not in the tree")
+    from prmkit.annotate.rollouts import RolloutEngine, monte_carlo
+    from prmkit.types import Example, Solution
+    from prmkit.world import generate, gold_steps
+
+    gen = OpenAIGenerator(server, str(model_dir), timeout=60, max_retries=1, concurrency=1, server_stop=False)
+    problems = generate(2, seed=11)
+    examples = [Example(p.to_problem(), Solution(gold_steps(p))) for p in problems]
+    engine = RolloutEngine(gen, {}, max_tokens=80)
+    results = monte_carlo(examples, engine, k=2)
+    for ex, r in zip(examples, results):
+        n = len(ex.solution.steps)
+        assert r["rollouts"] == 2 * (n - 1) and r["labels"][-1] == 1.0  # gold: its own answer is right
+        assert all(v in (0.0, 0.5, 1.0) for v in r["labels"]) and r["tokens"] > 0
+    # the first prefix of a gold solution is on the gold path: the policy reaches the answer from it sometimes
+    cached = [rollout for rows in engine.cache.values() for rollout in rows]
+    assert len(cached) == sum(r["rollouts"] for r in results) and any(ok for _, ok, _ in cached)

@@ -1,1 +1,15 @@
-"""Automatic step labels. So far: ``tool_check`` (arithmetic verified with sympy)."""
+"""Automatic step labels: Monte-Carlo rollouts, binary search, LLM-as-judge, tool checks, consensus.
+
+``LABELERS`` names the labelers (imported lazily: this package imports no torch). Each takes a list
+of ``Example`` and keyword settings and returns one result dict per example (``labels``, ``kind``,
+``info``, ``rollouts``, ``tokens``); ``prmkit.pipelines.annotate`` runs them in resumable chunks.
+"""
+
+LABELERS: dict[str, str] = {
+    "mc": "prmkit.annotate.rollouts:monte_carlo",
+    "binary-search": "prmkit.annotate.rollouts:binary_search",
+    "judge": "prmkit.annotate.judge:judge_labels",
+    "tool": "prmkit.annotate.tool_check:tool_labeler",
+}
+
+__all__ = ["LABELERS"]

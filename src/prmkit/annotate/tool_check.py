@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from ..types import StepLabels
+from ..types import Example, StepLabels
 
-__all__ = ["Claim", "find_claims", "check_step", "tool_labels"]
+__all__ = ["Claim", "find_claims", "check_step", "tool_labels", "tool_labeler"]
 
 _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+"
 _CALC = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
@@ -98,3 +98,13 @@ def tool_labels(steps: Sequence[str]) -> StepLabels:
     """Per-step labels from the arithmetic checks: 1 all claims hold, 0 one fails, None nothing to check."""
     results = [check_step(s) for s in steps]
     return StepLabels(tuple(None if r is None else float(r) for r in results), "hard")
+
+
+def tool_labeler(examples: Sequence[Example], **_: Any) -> list[dict]:
+    """``tool_labels`` for each example, as an annotation result (no rollouts, no tokens)."""
+    results = []
+    for ex in examples:
+        labels = tool_labels(ex.solution.steps).values
+        results.append({"labels": list(labels), "kind": "hard", "rollouts": 0, "tokens": 0,
+                        "info": {"checked": sum(v is not None for v in labels), "flagged": labels.count(0.0)}})
+    return results

@@ -1,5 +1,5 @@
 """The ``prmkit`` command line: ``prmkit data convert|stats``, ``prmkit ls formats|scorers``, and the
-``eval``/``score`` (cli/eval.py) and ``world`` (cli/world.py) groups.
+``eval``/``score`` (cli/eval.py), ``world`` (cli/world.py) and ``annotate`` (cli/annotate.py) groups.
 
 Bad input ends the command with one line ``error: FILE:LINE: field 'F': reason`` on stderr and
 exit code 2; ``--skip-invalid`` skips such records instead and reports how many, by reason.
@@ -29,6 +29,9 @@ app.add_typer(eval_app, name="eval")
 from .world import world_app  # noqa: E402
 
 app.add_typer(world_app, name="world")
+from .annotate import annotate_app  # noqa: E402
+
+app.add_typer(annotate_app, name="annotate")
 _register_eval(app)
 
 OPTION_HELP = "Format option as key=value (repeatable), e.g. -o neutral=negative."

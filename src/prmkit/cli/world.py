@@ -52,22 +52,14 @@ def export(
 ) -> None:
     """Labelled solutions with exact labels, e.g. a ProcessBench-format benchmark for `prmkit eval processbench`."""
     from ..data import write
-    from ..world import generate
-    from ..world.export import injected_solutions, label_solutions
+    from ..world.export import world_examples
 
-    problems = generate(n, _world(steps), seed=seed, prefix="world")
-    if source == "injected":
-        texts, generator = injected_solutions(problems, seed=seed), "injected"
-    elif source == "policy":
-        from ..world.policy import BUNDLED_POLICY, load_policy, sample_solutions
-
-        model, tok = load_policy(policy or BUNDLED_POLICY)
-        texts = sample_solutions(model, tok, problems, n=samples, temperature=temperature, seed=seed)
-        generator = f"prmkit-policy@T{temperature}"
-    else:
-        fail(f"--source must be 'policy' or 'injected', not {source!r}")
     report: Counter = Counter()
-    examples = label_solutions(problems, texts, generator=generator, complete_only=fmt == "processbench", report=report)
+    try:
+        examples = world_examples(n, _world(steps), source=source, policy=policy, samples=samples,
+                                  temperature=temperature, seed=seed, complete_only=fmt == "processbench", report=report)
+    except ValueError as e:
+        fail(f"--source: {e}")
     try:
         written = write(examples, dst, fmt)
     except (ValueError, KeyError) as e:
@@ -94,6 +86,23 @@ def train_policy(
     metrics = run(out_dir, PolicyTrainConfig(max_steps=max_steps, target_accuracy=target_accuracy, seed=seed),
                   log=lambda line: err.print(line, highlight=False))
     out.print(f"policy written to {out_dir}: quick-eval accuracy {metrics.get('accuracy', 0):.2f}", highlight=False)
+
+
+@world_app.command("train-judge")
+def train_judge(
+    out_dir: Path = typer.Option(Path("runs/judge"), "--out", help="Where to write the judge (resumes from it)."),
+    max_steps: int = typer.Option(3000, help="Optimisation steps at most."),
+    target_accuracy: float = typer.Option(0.9, help="Stop once greedy first-error accuracy on held-out solutions reaches this."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the small world judge from scratch (seeded; kill and rerun to resume)."""
+    from ..world.judge import JudgeTrainConfig
+    from ..world.judge import train_judge as run
+
+    metrics = run(out_dir, JudgeTrainConfig(max_steps=max_steps, target_accuracy=target_accuracy, seed=seed),
+                  log=lambda line: err.print(line, highlight=False))
+    out.print(f"judge written to {out_dir}: held-out first-error accuracy {metrics.get('accuracy', 0):.2f}",
+              highlight=False)
 
 
 @world_app.command("eval-policy")

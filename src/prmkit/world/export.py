@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Optional, Sequence
 
 from ..types import Example, Solution
 from .checker import check
-from .problems import ERROR_KINDS, WorldProblem, gold_steps, inject_error
+from .problems import ERROR_KINDS, WorldConfig, WorldProblem, generate, gold_steps, inject_error
 
-__all__ = ["label_solutions", "injected_solutions"]
+__all__ = ["label_solutions", "injected_solutions", "world_examples"]
 
 
 def label_solutions(problems: Sequence[WorldProblem], solutions: Sequence[Sequence[str]], *, generator: str,
@@ -63,3 +64,23 @@ def injected_solutions(problems: Sequence[WorldProblem], *, error_rate: float = 
         step = len(p.events) if kind == "wrong_final_answer" else rng.randrange(len(p.events))
         out.append(["\n".join(inject_error(p, kind, step, rng))])
     return out
+
+
+def world_examples(n: int, world: WorldConfig = WorldConfig(min_steps=3, max_steps=6), *, source: str = "policy",
+                   policy: Optional[str | Path] = None, samples: int = 1, temperature: float = 0.8, seed: int = 1,
+                   complete_only: bool = False, report: Optional[Counter] = None) -> list[Example]:
+    """``n`` problems (seeded) with exactly labelled solutions: ``samples`` policy samples each (the bundled
+    policy unless ``policy`` names a folder), or ``source="injected"`` (gold or one injected error).
+    Seed 1 and up are problems the policy never trained on (it trained on seed 0)."""
+    problems = generate(n, world, seed=seed, prefix="world")
+    if source == "injected":
+        texts, generator = injected_solutions(problems, seed=seed), "injected"
+    elif source == "policy":
+        from .policy import BUNDLED_POLICY, load_policy, sample_solutions
+
+        model, tok = load_policy(policy or BUNDLED_POLICY)
+        texts = sample_solutions(model, tok, problems, n=samples, temperature=temperature, seed=seed)
+        generator = f"prmkit-policy@T{temperature}"
+    else:
+        raise ValueError(f"source must be 'policy' or 'injected', not {source!r}")
+    return label_solutions(problems, texts, generator=generator, complete_only=complete_only, report=report)

@@ -31,7 +31,7 @@ from .checker import check
 from .problems import ITEMS, NAMES, STEP_SEPARATOR, WorldConfig, WorldProblem, generate, gold_steps
 
 __all__ = ["PolicyTrainConfig", "BUNDLED_POLICY", "prompt_of", "build_tokenizer", "train_policy", "evaluate_policy",
-           "sample_solutions", "load_policy"]
+           "sample_solutions", "load_policy", "train_lm"]
 
 BUNDLED_POLICY = Path(__file__).resolve().parent / "assets" / "policy"
 _TOKEN = r" ?[A-Za-z]+| ?\d|\n| ?[^A-Za-z\d \n]| "  # a leading space joins the token: half the length
@@ -46,16 +46,18 @@ def prompt_of(problem: WorldProblem | str) -> str:
     return (problem if isinstance(problem, str) else problem.text) + "\n"
 
 
-def build_tokenizer() -> Any:
+def build_tokenizer(extra_words: tuple[str, ...] = (), extra_symbols: str = "") -> Any:
     """Word-level tokenizer over the world's vocabulary: each word, digit or symbol, with or without a
-    leading space, is one token (so numbers are read digit by digit)."""
+    leading space, is one token (so numbers are read digit by digit). ``extra_words``/``extra_symbols``
+    extend it (the judge's critique words); with none it is exactly the policy's tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     words: set[str] = set(NAMES) | set(ITEMS)
     for p in generate(400, WorldConfig(), seed=1):
         words.update(re.findall(r"[A-Za-z]+", p.text + " ".join(gold_steps(p))))
-    symbols = list("0123456789") + list(".,?!:;+-*/=()'$%")
+    words.update(extra_words)
+    symbols = list("0123456789") + list(".,?!:;+-*/=()'$%") + [c for c in extra_symbols if c not in ".,?!:;+-*/=()'$%"]
     pieces = symbols + sorted(words)
     vocab = {t: i for i, t in enumerate(_SPECIALS + [" ", "\n"] + pieces + [" " + x for x in pieces])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -178,18 +180,20 @@ def load_policy(path: str | Path = BUNDLED_POLICY) -> tuple[Any, Any]:
     return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
 
 
-def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
-                 log: Callable[[str], None] = print) -> dict:
-    """Train (or resume training) the policy into ``out``; returns the final quick-eval metrics.
+def train_lm(out: Path, cfg: Any, tokenizer: Any, data: list[tuple[list[int], int]], quick_eval: Callable[[Any], dict],
+             log: Callable[[str], None], *, name: str, init: Optional[Callable[[Any], None]] = None) -> tuple[Any, dict, list]:
+    """The seeded, resumable training loop of the world's small LMs (the policy and the judge).
 
-    A checkpoint (``out/checkpoint.pt``: weights, optimizer, step, data order) is written at every
-    evaluation, so a killed run resumes where its last evaluation left it.
+    ``cfg`` is a frozen dataclass with the model size (``hidden``, ``layers``, ``heads``), optimisation
+    (``batch_size``, ``lr``, ``max_steps``, ``warmup``), evaluation (``eval_every``, ``eval_every_near``,
+    ``near_accuracy``, ``target_accuracy``) and ``seed``; ``data`` is (ids, prompt length) pairs (loss on
+    the completion only); ``quick_eval(model)`` returns a dict with ``accuracy``; ``init(model)``, if given,
+    sets the starting weights of a fresh run (e.g. from another model). A checkpoint is written
+    atomically at every evaluation, so rerunning after a kill resumes from the last one. Returns
+    (model, last metrics, history); saving the model is the caller's.
     """
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
     model = _model(tokenizer, cfg)
-    data = _encode(tokenizer, generate(cfg.train_problems, WorldConfig(), seed=cfg.seed))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, history = 0, []
     ckpt = out / "checkpoint.pt"
@@ -201,6 +205,8 @@ def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
         opt.load_state_dict(state["optimizer"])
         step, history = state["step"], state["history"]
         log(f"resuming from step {step}")
+    elif init is not None:
+        init(model)
     per_epoch = len(data) // cfg.batch_size  # the last partial batch of each epoch is dropped
     order_rng = random.Random(cfg.seed)
     order: list[int] = []
@@ -209,7 +215,7 @@ def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
         order_rng.shuffle(order)
     pos = step % per_epoch * cfg.batch_size
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"policy: {n_params / 1e6:.2f}M parameters, {len(data)} training solutions, vocab {len(tokenizer)}")
+    log(f"{name}: {n_params / 1e6:.2f}M parameters, {len(data)} training sequences, vocab {len(tokenizer)}")
     t0, metrics = time.perf_counter(), history[-1] if history else {}
     reached = bool(history) and cfg.target_accuracy is not None and history[-1]["accuracy"] >= cfg.target_accuracy
     while step < cfg.max_steps and not reached:  # (reached: killed after the last evaluation, before saving)
@@ -231,12 +237,13 @@ def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
         step += 1
         near = bool(history) and history[-1]["accuracy"] >= cfg.near_accuracy
         if step % (cfg.eval_every_near if near else cfg.eval_every) == 0 or step == cfg.max_steps:
-            metrics = evaluate_policy(model, tokenizer, problems=cfg.eval_problems, samples=cfg.eval_samples,
-                                      seed=EVAL_SEED + 1, max_new_tokens=cfg.eval_max_tokens)
+            model.eval()
+            metrics = quick_eval(model)
             metrics.update(step=step, loss=round(loss.item(), 4), seconds=round(time.perf_counter() - t0, 1))
             history.append(metrics)
-            log(f"step {step}: loss {loss.item():.3f}, quick-eval accuracy {metrics['accuracy']:.2f}, "
-                f"pass@{cfg.eval_samples} {metrics['pass_at_k']:.2f} ({metrics['seconds']:.0f} s)")
+            extra = f", pass@{metrics['k']} {metrics['pass_at_k']:.2f}" if "pass_at_k" in metrics else ""
+            log(f"step {step}: loss {loss.item():.3f}, quick-eval accuracy {metrics['accuracy']:.2f}{extra} "
+                f"({metrics['seconds']:.0f} s)")
             # atomic: a kill during the write leaves the previous checkpoint, never a truncated one
             torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
                         "step": step, "history": history}, ckpt.with_suffix(".tmp"))
@@ -244,11 +251,30 @@ def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
             if cfg.target_accuracy is not None and metrics["accuracy"] >= cfg.target_accuracy:
                 log(f"reached target accuracy {cfg.target_accuracy} at step {step}")
                 break
+    return model, metrics, history
+
+
+def train_policy(out: str | Path, cfg: PolicyTrainConfig = PolicyTrainConfig(),
+                 log: Callable[[str], None] = print) -> dict:
+    """Train (or resume training) the policy into ``out``; returns the final quick-eval metrics.
+
+    A checkpoint (``out/checkpoint.pt``: weights, optimizer, step, data order) is written at every
+    evaluation, so a killed run resumes where its last evaluation left it.
+    """
+    out = Path(out)
+    tokenizer = build_tokenizer()
+    data = _encode(tokenizer, generate(cfg.train_problems, WorldConfig(), seed=cfg.seed))
+
+    def quick_eval(model: Any) -> dict:
+        return evaluate_policy(model, tokenizer, problems=cfg.eval_problems, samples=cfg.eval_samples,
+                               seed=EVAL_SEED + 1, max_new_tokens=cfg.eval_max_tokens)
+
+    model, metrics, history = train_lm(out, cfg, tokenizer, data, quick_eval, log, name="policy")
     # servers (`transformers serve`) follow generation_config: without do_sample they decode greedily
     model.generation_config.do_sample = True
     model.generation_config.temperature = 0.8
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "prmkit_policy.json").write_text(json.dumps({"train_config": asdict(cfg), "history": history}, indent=2))
-    ckpt.unlink(missing_ok=True)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
     return metrics

@@ -1,0 +1,242 @@
+"""`prmkit annotate mc|binary-search|judge|tool|consensus|compare`: automatic step labels, resumable.
+
+Each command builds an ``AnnotateConfig`` and calls ``prmkit.pipelines.annotate.run``; a killed
+command rerun with the same arguments resumes from its job folder (``--out``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, List, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from .common import err, fail, out, parse_options, report_read
+
+annotate_app = typer.Typer(help="Label solution steps automatically (Monte-Carlo rollouts, binary search, LLM judge, "
+                                "tool checks, consensus), resumably, with a quality report against gold labels.",
+                           no_args_is_help=True)
+
+DATA = typer.Argument(..., help="Solutions to label (file, folder or hub id; any readable format).")
+OUT = typer.Option(..., "--out", help="Job folder: progress (job.sqlite), labels, report. Rerun to resume.")
+FORMAT = typer.Option(None, "--format", help="Input format (detected when omitted).")
+LIMIT = typer.Option(None, help="Label only the first N solutions.")
+GENERATOR = typer.Option(..., "--generator", help="Rollout policy: model folder, hub id or http://host:port/v1.")
+GEN_OPTION = typer.Option(None, "--generator-option", "-g", help="Generator option key=value (e.g. model=NAME).")
+TEMPLATE = typer.Option("{question}\n", help="Rollout prompt before the steps ({question}).")
+SEPARATOR = typer.Option("\n", help="Between steps in rollout prompts.")
+TEMPERATURE = typer.Option(0.8, help="Rollout sampling temperature.")
+ROLLOUT_TOKENS = typer.Option(256, help="New tokens at most per rollout.")
+ROUND = typer.Option(2, help="Rollouts per round (early-stopped prefixes and probes stop at the first success).")
+CHUNK = typer.Option(16, help="Solutions per committed unit of work.")
+MAX_ROLLOUTS = typer.Option(None, help="Budget: stop once the job has generated this many rollouts.")
+MAX_TOKENS = typer.Option(None, help="Budget: stop once the job has generated this many tokens.")
+SEED = typer.Option(0)
+SKIP = typer.Option(False, "--skip-invalid", help="Skip malformed input records and report them.")
+JSON_OUT = typer.Option(None, "--json", help="Also write the report here.")
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """A live bar per method: solutions done, rollouts and tokens spent, rollout rate, elapsed and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[spent]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as bar:
+        tasks: dict[str, Any] = {}
+        start: dict[str, tuple[float, int]] = {}
+
+        def update(method: str, done: int, total: int, spent: dict) -> None:
+            if method not in tasks:
+                tasks[method] = bar.add_task(method, total=total, spent="")
+                start[method] = (time.perf_counter(), spent["rollouts"])
+            t0, r0 = start[method]
+            rate = (spent["rollouts"] - r0) / max(time.perf_counter() - t0, 1e-9)
+            bar.update(tasks[method], completed=done,
+                       spent=f"{spent['rollouts']:,} rollouts ({rate:.1f}/s) {spent['tokens']:,} tokens")
+
+        yield update
+
+
+def _fmt(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _print(report: dict) -> None:
+    report_read(report["read"], report["data"])
+    table = Table("method", "labelled", "rollouts", "tokens", "seconds", "step acc", "first-error acc", "PB F1",
+                  "wrong-step F1", "step coverage", box=box.SIMPLE_HEAD,
+                  title=f"{report['solutions']} solutions, {report['steps']} steps"
+                        + (" (quality against the input's gold labels)" if report["gold"] else " (no gold labels)"),
+                  title_justify="left")
+    for name, m in report["methods"].items():
+        q = m.get("quality", {})
+        table.add_row(name, f"{m['labelled']}/{report['solutions']}", f"{m['rollouts']:,}", f"{m['tokens']:,}",
+                      f"{m['seconds']:.1f}", _fmt(q.get("step_accuracy")), _fmt(q.get("first_error_accuracy")),
+                      _fmt(q.get("f1")), _fmt(q.get("error_f1")), _fmt(q.get("step_coverage")))
+    out.print(table)
+    for name, m in report["methods"].items():
+        if "unparseable_critiques" in m:
+            out.print(f"{name}: {m['unparseable_critiques']} of {m['critiques']} critiques unparseable; "
+                      f"{m['no_verdict']} solution(s) without a verdict (left unlabelled)", highlight=False)
+        if "checkable_steps" in m:
+            out.print(f"{name}: {m['checkable_steps']} of {report['steps']} steps checkable, {m['flagged_steps']} flagged",
+                      highlight=False)
+        by = m.get("by_outcome", {})
+        if by:
+            parts = [f"{v['flagged']} of {v['solutions']} with a {k.replace('_', ' ')}" for k, v in sorted(by.items())]
+            out.print(f"{name}: solutions flagged with a wrong step: {'; '.join(parts)}", highlight=False)
+    outputs = {name: m["outputs"] for name, m in report["methods"].items()}
+    for name, o in outputs.items():
+        note = f" ({o['trl_left_out']} without a label for every step left out of TRL)" if o["trl_left_out"] else ""
+        out.print(f"{name}: {o['written']} labelled solution(s) -> {o['prmkit']}, {o['trl_written']} -> {o['trl']}{note}",
+                  highlight=False)
+    if report["stopped"]:
+        err.print(f"[yellow]stopped early: {report['stopped']}; rerun with a larger budget to go on[/yellow]",
+                  highlight=False)
+
+
+def _run(json_out: Optional[Path], **fields: Any) -> dict:
+    from ..errors import DataError
+    from ..pipelines.annotate import AnnotateConfig, run
+
+    try:
+        config = AnnotateConfig(**fields)
+        with _progress() as update:
+            report = run(config, progress=update)
+    except (DataError, ValueError, KeyError, FileNotFoundError) as e:
+        fail(str(e).strip('"'))
+    _print(report)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2))
+    out.print(f"report: {Path(fields['out']) / 'report.json'}", highlight=False)
+    return report
+
+
+@annotate_app.command("mc")
+def mc(data: str = DATA, out_dir: Path = OUT, generator: str = GENERATOR, k: int = typer.Option(8, help="Rollouts per prefix."),
+       early_stop: bool = typer.Option(False, "--early-stop", help="Hard labels: stop a prefix at its first success; "
+                                       "label the steps after a failed prefix wrong without rollouts."),
+       generator_option: Optional[List[str]] = GEN_OPTION, template: str = TEMPLATE, separator: str = SEPARATOR,
+       temperature: float = TEMPERATURE, rollout_tokens: int = ROLLOUT_TOKENS, round_size: int = ROUND,
+       fmt: Optional[str] = FORMAT, limit: Optional[int] = LIMIT, chunk_size: int = CHUNK,
+       max_rollouts: Optional[int] = MAX_ROLLOUTS, max_tokens: Optional[int] = MAX_TOKENS, seed: int = SEED,
+       skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT) -> None:
+    """Monte-Carlo estimation (Math-Shepherd): K rollouts from every step prefix; soft label = share that succeed."""
+    _run(json_out, data=data, out=str(out_dir), methods=("mc",), generator=generator,
+         generator_options=parse_options(generator_option), template=template, separator=separator, temperature=temperature,
+         max_tokens=rollout_tokens, k=k, early_stop=early_stop, round_size=round_size, data_format=fmt, limit=limit,
+         chunk_size=chunk_size, max_rollouts=max_rollouts, max_tokens_budget=max_tokens, seed=seed,
+         skip_invalid=skip_invalid)
+
+
+@annotate_app.command("binary-search")
+def binary_search(data: str = DATA, out_dir: Path = OUT, generator: str = GENERATOR,
+                  probe_size: int = typer.Option(8, help="Rollouts per probe at most."),
+                  max_probes: Optional[int] = typer.Option(None, help="Probes per solution at most."),
+                  generator_option: Optional[List[str]] = GEN_OPTION, template: str = TEMPLATE,
+                  separator: str = SEPARATOR, temperature: float = TEMPERATURE, rollout_tokens: int = ROLLOUT_TOKENS,
+                  round_size: int = ROUND, fmt: Optional[str] = FORMAT, limit: Optional[int] = LIMIT,
+                  chunk_size: int = CHUNK, max_rollouts: Optional[int] = MAX_ROLLOUTS,
+                  max_tokens: Optional[int] = MAX_TOKENS, seed: int = SEED, skip_invalid: bool = SKIP,
+                  json_out: Optional[Path] = JSON_OUT) -> None:
+    """OmegaPRM binary search: locate each wrong solution's first error in O(log n) rollout probes."""
+    _run(json_out, data=data, out=str(out_dir), methods=("binary-search",), generator=generator,
+         generator_options=parse_options(generator_option), template=template, separator=separator, temperature=temperature,
+         max_tokens=rollout_tokens, probe_size=probe_size, max_probes=max_probes, round_size=round_size,
+         data_format=fmt, limit=limit, chunk_size=chunk_size, max_rollouts=max_rollouts, max_tokens_budget=max_tokens,
+         seed=seed, skip_invalid=skip_invalid)
+
+
+@annotate_app.command("judge")
+def judge(data: str = DATA, out_dir: Path = OUT,
+          judge_model: str = typer.Option(..., "--judge", help="Judge: model folder, hub id or http://host:port/v1."),
+          judge_option: Optional[List[str]] = typer.Option(None, "--judge-option", "-j", help="Judge option key=value."),
+          prompt: str = typer.Option("processbench", help="Critique prompt (prmkit.annotate.judge.PROMPTS)."),
+          samples: int = typer.Option(1, help="Critiques per solution (majority vote)."),
+          temperature: Optional[float] = typer.Option(None, help="Defaults to 0 for one sample, 0.7 for several."),
+          critique_tokens: int = typer.Option(1024, help="New tokens at most per critique."),
+          fmt: Optional[str] = FORMAT, limit: Optional[int] = LIMIT, chunk_size: int = CHUNK,
+          max_tokens: Optional[int] = MAX_TOKENS, seed: int = SEED, skip_invalid: bool = SKIP,
+          json_out: Optional[Path] = JSON_OUT) -> None:
+    """LLM-as-judge: a ProcessBench-style critique names the earliest wrong step; majority over samples."""
+    _run(json_out, data=data, out=str(out_dir), methods=("judge",), judge=judge_model,
+         judge_options=parse_options(judge_option), judge_prompt=prompt, judge_samples=samples,
+         judge_temperature=temperature, judge_max_tokens=critique_tokens, data_format=fmt, limit=limit,
+         chunk_size=chunk_size, max_tokens_budget=max_tokens, seed=seed, skip_invalid=skip_invalid)
+
+
+@annotate_app.command("tool")
+def tool(data: str = DATA, out_dir: Path = OUT, fmt: Optional[str] = FORMAT, limit: Optional[int] = LIMIT,
+         chunk_size: int = typer.Option(256, help="Solutions per committed unit of work."), skip_invalid: bool = SKIP,
+         json_out: Optional[Path] = JSON_OUT) -> None:
+    """Tool checks: verify the arithmetic of each step with sympy (1 holds, 0 fails, unlabelled: nothing to check)."""
+    _run(json_out, data=data, out=str(out_dir), methods=("tool",), data_format=fmt, limit=limit, chunk_size=chunk_size,
+         skip_invalid=skip_invalid)
+
+
+@annotate_app.command("consensus")
+def consensus_cmd(primary: str = typer.Argument(..., help="Labels from one method (a <method>.jsonl output)."),
+                  other: str = typer.Argument(..., help="Labels of the same solutions from another method."),
+                  out_dir: Path = OUT,
+                  level: str = typer.Option("solution", help="'solution': same first error; 'step': agreeing steps."),
+                  json_out: Optional[Path] = JSON_OUT) -> None:
+    """Keep the labels two methods agree on (e.g. MC and judge, MC and tool), as in the Lessons paper."""
+    from ..errors import DataError
+    from ..pipelines.annotate import run_consensus
+
+    try:
+        report = run_consensus(primary, other, str(out_dir), level=level)
+    except (DataError, ValueError, FileNotFoundError) as e:
+        fail(str(e).strip('"'))
+    o = report["outputs"]
+    out.print(f"kept {report['kept']} of {report['solutions']} solutions ({report['unmatched']} without a match in "
+              f"{other}) -> {o['prmkit']}, {o['trl_written']} -> {o['trl']}", highlight=False)
+    if "quality" in report:
+        table = Table("labels", "coverage", "step acc", "first-error acc", "PB F1", box=box.SIMPLE_HEAD)
+        for name, q in report["quality"].items():
+            table.add_row(name, _fmt(q["coverage"]), _fmt(q["step_accuracy"]), _fmt(q["first_error_accuracy"]), _fmt(q["f1"]))
+        out.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2))
+
+
+@annotate_app.command("compare")
+def compare(data: Optional[str] = typer.Argument(None, help="Solutions with gold labels (omit with --world)."),
+            out_dir: Path = typer.Option(Path("runs/annotate-world"), "--out", help="Job folder (rerun to resume)."),
+            world: Optional[int] = typer.Option(None, help="Sample this many world problems with the policy and "
+                                                "label them exactly (written to OUT/world.jsonl)."),
+            generator: Optional[str] = typer.Option(None, "--generator", help="Rollout policy (default with --world: the bundled one)."),
+            judge_model: Optional[str] = typer.Option(None, "--judge", help="Judge (default with --world: the bundled one)."),
+            prompt: Optional[str] = typer.Option(None, help="Judge prompt (default: world with --world, else processbench)."),
+            samples: int = typer.Option(1, help="Judge critiques per solution."),
+            k: int = typer.Option(8, help="Rollouts per prefix (MC) and per probe (binary search)."),
+            round_size: int = ROUND, chunk_size: int = CHUNK, temperature: float = TEMPERATURE,
+            rollout_tokens: int = typer.Option(160, help="New tokens at most per rollout."),
+            max_rollouts: Optional[int] = MAX_ROLLOUTS, seed: int = SEED, json_out: Optional[Path] = JSON_OUT) -> None:
+    """Every method on the same solutions, measured against their gold labels (one table, one report)."""
+    if world is not None:
+        from ..data import write
+        from ..world.export import world_examples
+        from ..world.judge import BUNDLED_JUDGE
+        from ..world.policy import BUNDLED_POLICY
+
+        path = out_dir / "world.jsonl"
+        if not path.exists():  # written once: a rerun resumes on the same solutions
+            write(world_examples(world, seed=seed + 1), path, "prmkit")
+        data = str(path)
+        generator = generator or str(BUNDLED_POLICY)
+        judge_model = judge_model or str(BUNDLED_JUDGE)
+        prompt = prompt or "world"
+    if data is None or generator is None or judge_model is None:
+        fail("give DATA with --generator and --judge, or --world N")
+    _run(json_out, data=data, out=str(out_dir), methods=("tool", "mc", "binary-search", "judge"), generator=generator,
+         judge=judge_model, judge_prompt=prompt or "processbench", judge_samples=samples, k=k, probe_size=k,
+         round_size=round_size, chunk_size=chunk_size, temperature=temperature, max_tokens=rollout_tokens,
+         judge_max_tokens=256, consensus=("mc+judge", "mc+tool"), max_rollouts=max_rollouts, seed=seed)

@@ -1,0 +1,365 @@
+"""Label solution steps automatically, resumably, and measure the labels against gold when there is gold.
+
+``run(AnnotateConfig(...))`` reads in order: read the solutions (any format with problems, steps
+and reference answers) -> open the job store ``OUT/job.sqlite`` -> for each method, label the
+solutions chunk by chunk (each chunk committed atomically; finished chunks of an earlier, killed run
+are skipped; budgets are checked before each chunk) -> consensus between method pairs -> write each
+method's labels in prmkit and TRL stepwise format -> when the input carries gold labels, the quality
+report (``prmkit.metrics.label_quality`` plus rollouts, tokens and seconds) as ``OUT/report.json``.
+
+Every chunk is seeded from (seed, method, chunk) and sees exactly the rollout cache of the chunks
+before it, so a resumed job ends with the same labels as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .. import metrics
+from ..annotate import LABELERS
+from ..annotate.consensus import LEVELS, consensus, first_error_verdict
+from ..data import ReadReport, read, write
+from ..registry import resolve
+from ..types import Example, StepLabels
+
+__all__ = ["AnnotateConfig", "run", "run_consensus", "ROLLOUT_METHODS"]
+
+ROLLOUT_METHODS = ("mc", "binary-search")
+Progress = Callable[[str, int, int, dict], None]  # (method, solutions done, total, {"rollouts", "tokens"} spent)
+
+
+@dataclass
+class AnnotateConfig:
+    """An annotation job.
+
+    Args:
+        data: solutions to label (file, folder or hub id); each needs a reference answer for rollouts.
+        out: the job folder: ``job.sqlite`` (progress), ``<method>.jsonl`` (prmkit), ``<method>.trl.jsonl``
+            (TRL stepwise), ``report.json``.
+        methods: labelers to run, in order (names in ``prmkit.annotate.LABELERS`` or ``pkg.mod:fn``).
+        data_format: the input's format, detected when omitted.
+        limit: label only the first ``limit`` solutions.
+        generator / generator_options: the rollout policy (``load_generator``: model folder, hub id, URL).
+        template / separator: the rollout prompt before the steps (``{question}``) and between steps.
+        temperature / max_tokens: rollout sampling.
+        k: rollouts per prefix for ``mc``; ``early_stop``: hard MC that stops a prefix at its first success.
+        probe_size / max_probes: rollouts per probe and probes per solution at most for ``binary-search``.
+        round_size: rollouts per round for early-stopped MC and binary-search probes.
+        judge / judge_options: the judge (``load_generator``); ``judge_prompt``: a name in
+            ``prmkit.annotate.judge.PROMPTS``; ``judge_samples``: critiques per solution (majority vote);
+            ``judge_temperature``: defaults to 0 for one sample and 0.7 for several; ``judge_max_tokens``.
+        consensus: pairs of methods whose agreement to keep (``"mc+judge"``), at ``consensus_level``.
+        chunk_size: solutions per committed unit of work.
+        max_rollouts / max_tokens_budget: stop before a chunk once the job has generated this many
+            rollouts / tokens (so a chunk may pass the budget; unlabelled solutions are reported).
+        seed: seeds every generation call (per method and chunk).
+        skip_invalid: skip malformed input records (counted in the report) instead of stopping.
+    """
+
+    data: str
+    out: str
+    methods: tuple[str, ...] = ("mc",)
+    data_format: Optional[str] = None
+    limit: Optional[int] = None
+    generator: Optional[str] = None
+    generator_options: dict = field(default_factory=dict)
+    template: str = "{question}\n"
+    separator: str = "\n"
+    temperature: float = 0.8
+    max_tokens: int = 256
+    k: int = 8
+    early_stop: bool = False
+    probe_size: int = 8
+    max_probes: Optional[int] = None
+    round_size: int = 2
+    judge: Optional[str] = None
+    judge_options: dict = field(default_factory=dict)
+    judge_prompt: str = "processbench"
+    judge_samples: int = 1
+    judge_temperature: Optional[float] = None
+    judge_max_tokens: int = 1024
+    consensus: tuple[str, ...] = ()
+    consensus_level: str = "solution"
+    chunk_size: int = 16
+    max_rollouts: Optional[int] = None
+    max_tokens_budget: Optional[int] = None
+    seed: int = 0
+    skip_invalid: bool = False
+
+    def __post_init__(self) -> None:
+        self.methods = tuple(self.methods)
+        self.consensus = tuple(self.consensus)
+        if not self.methods:
+            raise ValueError("give at least one method")
+        for m in self.methods:
+            if m not in LABELERS and ":" not in m:
+                raise ValueError(f"unknown method {m!r}; known: {', '.join(LABELERS)} (or pkg.mod:function)")
+        if any(m in ROLLOUT_METHODS for m in self.methods) and not self.generator:
+            raise ValueError("mc and binary-search need a rollout generator (a model folder, hub id or server URL)")
+        if "judge" in self.methods and not self.judge:
+            raise ValueError("the judge method needs a judge generator (a model folder, hub id or server URL)")
+        for pair in self.consensus:
+            a, plus, b = pair.partition("+")
+            if not plus or a not in self.methods or b not in self.methods or a == b:
+                raise ValueError(f"consensus {pair!r} must be two of the methods run, as 'a+b' (methods: "
+                                 f"{', '.join(self.methods)})")
+        if self.consensus_level not in LEVELS:
+            raise ValueError(f"consensus_level must be one of {LEVELS}, not {self.consensus_level!r}")
+        for name in ("k", "probe_size", "round_size", "chunk_size", "judge_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def threshold(self, method: str) -> float:
+        """Below this a method's label means "wrong": soft MC labels are read as Math-Shepherd's hard
+        estimate (any rollout reached the answer), every other label at 0.5."""
+        return 0.5 / self.k if method == "mc" and not self.early_stop else 0.5
+
+    def method_settings(self, method: str) -> dict:
+        """The settings that decide ``method``'s labels (checked when a job folder is reused)."""
+        rollout = {"generator": self.generator, "template": self.template, "separator": self.separator,
+                   "temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed,
+                   "round_size": self.round_size, "chunk_size": self.chunk_size}
+        if method == "mc":
+            return {**rollout, "k": self.k, "early_stop": self.early_stop}
+        if method == "binary-search":
+            return {**rollout, "probe_size": self.probe_size, "max_probes": self.max_probes}
+        if method == "judge":
+            return {"judge": self.judge, "prompt": self.judge_prompt, "samples": self.judge_samples,
+                    "temperature": self.judge_temp, "max_tokens": self.judge_max_tokens, "seed": self.seed,
+                    "chunk_size": self.chunk_size}
+        return {"seed": self.seed, "chunk_size": self.chunk_size}
+
+    @property
+    def judge_temp(self) -> float:
+        if self.judge_temperature is not None:
+            return self.judge_temperature
+        return 0.0 if self.judge_samples == 1 else 0.7
+
+
+def _fingerprint(examples: list[Example]) -> str:
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(json.dumps([ex.problem.id, ex.problem.question, ex.problem.answer, list(ex.solution.steps)]).encode())
+    return h.hexdigest()
+
+
+class _Job:
+    """The lazily built backends of one run (a model is loaded only if some chunk still needs it)."""
+
+    def __init__(self, config: AnnotateConfig, store: Any) -> None:
+        self.config, self.store = config, store
+        self._engine: Any = None
+        self._judge: Any = None
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from ..annotate.rollouts import RolloutEngine
+            from ..backends import load_generator
+
+            c = self.config
+            self._engine = RolloutEngine(load_generator(c.generator, **c.generator_options), self.store.load_rollouts(),
+                                         template=c.template, separator=c.separator, temperature=c.temperature,
+                                         max_tokens=c.max_tokens)
+        return self._engine
+
+    @property
+    def judge(self) -> Any:
+        if self._judge is None:
+            from ..backends import load_generator
+
+            self._judge = load_generator(self.config.judge, **self.config.judge_options)
+        return self._judge
+
+    def label(self, method: str, chunk: list[Example], seed: int) -> list[dict]:
+        c = self.config
+        fn = resolve(method, LABELERS, "labeler")
+        if method == "mc":
+            return fn(chunk, self.engine, k=c.k, early_stop=c.early_stop, round_size=c.round_size, seed=seed)
+        if method == "binary-search":
+            return fn(chunk, self.engine, probe_size=c.probe_size, round_size=c.round_size, max_probes=c.max_probes,
+                      seed=seed)
+        if method == "judge":
+            return fn(chunk, self.judge, prompt=c.judge_prompt, n=c.judge_samples, temperature=c.judge_temp,
+                      max_tokens=c.judge_max_tokens, seed=seed)
+        return fn(chunk, seed=seed)
+
+
+def _labels(result: dict) -> StepLabels:
+    return StepLabels(tuple(result["labels"]), result["kind"])
+
+
+def _annotated(ex: Example, labels: Optional[StepLabels], annotation: dict) -> Example:
+    meta = {**ex.problem.metadata, "annotation": annotation}
+    if ex.labels is not None and "gold_labels" not in meta:  # the input's labels, kept for later comparisons
+        meta["gold_labels"] = list(ex.labels.values)
+    problem = type(ex.problem)(ex.problem.id, ex.problem.question, ex.problem.answer, meta)
+    return Example(problem, ex.solution, labels, None, ex.correct)
+
+
+def _write_outputs(out: Path, name: str, examples: list[Example]) -> dict:
+    """``name.jsonl`` (prmkit) and ``name.trl.jsonl`` (the examples TRL can take: a label for every step)."""
+    n = write(examples, out / f"{name}.jsonl", "prmkit")
+    trl = [ex for ex in examples if ex.labels is not None and None not in ex.labels.propagated().values]
+    write(trl, out / f"{name}.trl.jsonl", "trl-stepwise")
+    return {"prmkit": str(out / f"{name}.jsonl"), "written": n, "trl": str(out / f"{name}.trl.jsonl"),
+            "trl_written": len(trl), "trl_left_out": n - len(trl)}
+
+
+def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
+    """Run (or resume) the job; returns the report (also written to ``OUT/report.json``)."""
+    from ..annotate.store import JobStore
+    from ..annotate.rollouts import derive_seed
+
+    out = Path(config.out)
+    read_report = ReadReport()
+    examples = list(read(config.data, config.data_format, report=read_report, skip_invalid=config.skip_invalid))
+    if config.limit is not None:
+        examples = examples[: config.limit]
+    if not examples:
+        raise ValueError(f"{config.data}: no solutions to label")
+    store = JobStore(out / "job.sqlite")
+    try:
+        store.check_settings("input", {"solutions": len(examples), "fingerprint": _fingerprint(examples)})
+        job = _Job(config, store)
+        chunks = math.ceil(len(examples) / config.chunk_size)
+        budget_hit = None
+        for method in config.methods:
+            store.check_settings(method, config.method_settings(method))
+            done = store.done_chunks(method)
+            finished = lambda: store.count(method)  # noqa: E731
+            for c in range(chunks):
+                if c in done:
+                    continue
+                rollouts, tokens = store.spent()
+                if config.max_rollouts is not None and rollouts >= config.max_rollouts:
+                    budget_hit = f"max_rollouts {config.max_rollouts} reached ({rollouts} generated)"
+                elif config.max_tokens_budget is not None and tokens >= config.max_tokens_budget:
+                    budget_hit = f"max_tokens {config.max_tokens_budget} reached ({tokens} generated)"
+                if budget_hit:
+                    break
+                t0 = time.perf_counter()
+                part = examples[c * config.chunk_size: (c + 1) * config.chunk_size]
+                results = job.label(method, part, derive_seed(config.seed, method, c))
+                new = job._engine.take_new() if job._engine is not None else {}
+                other = sum(r["tokens"] for r in results) if method == "judge" else 0
+                store.commit_chunk(method, c, [(c * config.chunk_size + i, r) for i, r in enumerate(results)], new,
+                                   time.perf_counter() - t0, other_tokens=other)
+                if progress:
+                    rollouts, tokens = store.spent()
+                    progress(method, finished(), len(examples), {"rollouts": rollouts, "tokens": tokens})
+            if budget_hit:
+                break
+        report = _report(config, examples, store, read_report, budget_hit)
+    finally:
+        store.close()
+    tmp = out / ".report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2))
+    os.replace(tmp, out / "report.json")  # atomic: a reader never sees half a report
+    return report
+
+
+def _by_outcome(examples: list[Example], labels: list[Optional[StepLabels]], threshold: float) -> dict:
+    """Solutions flagged with a wrong step, among those whose final answer is right and those where it is
+    wrong (when the input says): a labeler that flags right answers as often as wrong ones sees little."""
+    out: dict[str, dict[str, int]] = {}
+    for ex, lab in zip(examples, labels):
+        if ex.correct is None or lab is None:
+            continue
+        row = out.setdefault("right_answer" if ex.correct else "wrong_answer", {"solutions": 0, "flagged": 0})
+        row["solutions"] += 1
+        verdict = first_error_verdict(lab, threshold)
+        row["flagged"] += verdict is not None and verdict >= 0
+    return out
+
+
+def _report(config: AnnotateConfig, examples: list[Example], store: Any, read_report: ReadReport,
+            budget_hit: Optional[str]) -> dict:
+    out = Path(config.out)
+    gold = [ex.labels for ex in examples]
+    has_gold = all(g is not None for g in gold)
+    report: dict[str, Any] = {"data": config.data, "solutions": len(examples), "steps": sum(len(e.solution.steps) for e in examples),
+                              "gold": has_gold, "read": read_report.to_dict(), "stopped": budget_hit,
+                              "config": asdict(config), "methods": {}}
+    per_method: dict[str, list[Optional[StepLabels]]] = {}
+    for method in config.methods:
+        results = store.results(method)
+        labels = [_labels(results[i]) if i in results else None for i in range(len(examples))]
+        per_method[method] = labels
+        annotated = [_annotated(ex, labels[i], {"method": method, "threshold": config.threshold(method),
+                                                "rollouts": results[i]["rollouts"],
+                                                "tokens": results[i]["tokens"], **results[i]["info"]})
+                     for i, ex in enumerate(examples) if i in results]
+        entry = {"labelled": len(results), "unlabelled": len(examples) - len(results),
+                 "rollouts": sum(r["rollouts"] for r in results.values()),
+                 "tokens": sum(r["tokens"] for r in results.values()),
+                 "seconds": round(store.seconds(method), 2), "threshold": config.threshold(method),
+                 "outputs": _write_outputs(out, method, annotated)}
+        if method == "judge":
+            entry["unparseable_critiques"] = sum(r["info"]["unparseable"] for r in results.values())
+            entry["critiques"] = config.judge_samples * len(results)
+            entry["no_verdict"] = sum(r["info"]["verdict"] is None for r in results.values())
+        if method == "tool":
+            entry["checkable_steps"] = sum(r["info"]["checked"] for r in results.values())
+            entry["flagged_steps"] = sum(r["info"]["flagged"] for r in results.values())
+        entry["by_outcome"] = _by_outcome(examples, labels, config.threshold(method))
+        if has_gold:
+            entry["quality"] = metrics.label_quality([None if p is None else p.values for p in labels],
+                                                     [g.values for g in gold], config.threshold(method))
+        report["methods"][method] = entry
+    for pair in config.consensus:
+        a, _, b = pair.partition("+")
+        agreed = consensus(per_method[a], per_method[b], level=config.consensus_level,
+                           thresholds=(config.threshold(a), config.threshold(b)))
+        threshold = config.threshold(a) if config.consensus_level == "solution" else 0.5
+        kept = [_annotated(ex, lab, {"method": f"consensus:{pair}", "level": config.consensus_level,
+                                     "threshold": threshold})
+                for ex, lab in zip(examples, agreed) if lab is not None]
+        ma, mb = report["methods"][a], report["methods"][b]
+        entry = {"labelled": len(kept), "unlabelled": len(examples) - len(kept),
+                 "rollouts": ma["rollouts"] + mb["rollouts"], "tokens": ma["tokens"] + mb["tokens"],
+                 "seconds": round(ma["seconds"] + mb["seconds"], 2), "threshold": threshold,
+                 "outputs": _write_outputs(out, f"consensus-{a}-{b}", kept)}
+        if has_gold:
+            entry["quality"] = metrics.label_quality([None if p is None else p.values for p in agreed],
+                                                     [g.values for g in gold], threshold)
+        report["methods"][f"consensus:{pair}"] = entry
+    return report
+
+
+def run_consensus(primary: str, other: str, out: str, *, level: str = "solution") -> dict:
+    """Consensus of two annotation outputs (``<method>.jsonl`` files, matched by problem id and steps).
+
+    Each file's threshold is read from its examples' ``annotation.threshold`` (0.5 if absent); the
+    kept examples carry ``primary``'s labels (or the agreed steps, at the ``step`` level) and are
+    written to ``OUT/consensus.jsonl`` and ``OUT/consensus.trl.jsonl``. When the examples carry the
+    input's gold labels (``gold_labels``), the report has the quality of each source and of the consensus.
+    """
+    sources = [list(read(primary, "prmkit")), list(read(other, "prmkit"))]
+    index = {(ex.problem.id, ex.solution.steps): ex for ex in sources[1]}
+    pairs = [(ex, index.get((ex.problem.id, ex.solution.steps))) for ex in sources[0]]
+    unmatched = sum(b is None for _, b in pairs)
+    thresholds = tuple(float(src[0].problem.metadata.get("annotation", {}).get("threshold", 0.5)) if src else 0.5
+                       for src in sources)
+    agreed = consensus([a.labels for a, _ in pairs], [None if b is None else b.labels for _, b in pairs],
+                       level=level, thresholds=thresholds)  # type: ignore[arg-type]
+    threshold = thresholds[0] if level == "solution" else 0.5
+    kept = [_annotated(a, lab, {"method": "consensus", "level": level, "threshold": threshold, "sources": [primary, other]})
+            for (a, _), lab in zip(pairs, agreed) if lab is not None]
+    report: dict[str, Any] = {"primary": primary, "other": other, "level": level, "solutions": len(pairs),
+                              "unmatched": unmatched, "kept": len(kept), "outputs": _write_outputs(Path(out), "consensus", kept)}
+    gold = [a.problem.metadata.get("gold_labels") for a, _ in pairs]
+    if all(g is not None for g in gold):
+        report["quality"] = {
+            "primary": metrics.label_quality([a.labels.values if a.labels else None for a, _ in pairs], gold, thresholds[0]),
+            "other": metrics.label_quality([b.labels.values if b is not None and b.labels else None for _, b in pairs],
+                                           gold, thresholds[1]),
+            "consensus": metrics.label_quality([None if lab is None else lab.values for lab in agreed], gold, threshold)}
+    return report

@@ -1,0 +1,150 @@
+"""The bundled world judge: a small LM trained from scratch to critique world solutions step by step.
+
+It answers the ``world`` judge prompt (``prmkit.annotate.judge.PROMPTS["world"]``) with a re-derived
+critique: for each step, ``Step i:``, the step it expected and ``ok`` or ``wrong``, up to the first wrong
+one, then ``\\boxed{k}`` (``-1``: no error). It is trained on gold solutions and solutions with one injected
+error (labelled by the exact checker), so it is a real, imperfect LLM-as-judge for the annotation
+pipeline to be measured with; any other generator with the ``processbench`` prompt is used the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from ..annotate.judge import PROMPTS, parse_verdict, render
+from .checker import check
+from .problems import ERROR_KINDS, STEP_SEPARATOR, WorldConfig, WorldProblem, generate, gold_steps, inject_error
+from .policy import EVAL_SEED, build_tokenizer, train_lm
+
+__all__ = ["JudgeTrainConfig", "BUNDLED_JUDGE", "critique_of", "judge_examples", "train_judge", "evaluate_judge"]
+
+BUNDLED_JUDGE = Path(__file__).resolve().parent / "assets" / "judge"
+PROMPT = PROMPTS["world"]
+_WORDS = ("Solution", "Critique", "Step", "ok", "wrong", "boxed")
+
+
+def critique_of(problem: WorldProblem, steps: Sequence[str], first_error: Optional[int]) -> str:
+    """The target critique: the expected step and a verdict per step up to the first error, then the boxed index.
+
+    Example:
+        >>> p = generate(1, seed=1)[0]
+        >>> print(critique_of(p, gold_steps(p), 1).splitlines()[-1])
+        \\boxed{1}
+    """
+    gold = gold_steps(problem)
+    last = len(steps) - 1 if first_error is None else first_error
+    # "Step i:" repeats the prompt's tag of the step under review, so attention can find it by its index
+    lines = [f"Step {i}: {gold[i] if i < len(gold) else 'none'} {'wrong' if i == first_error else 'ok'}"
+             for i in range(last + 1)]
+    return "\n".join(lines + [f"\\boxed{{{-1 if first_error is None else first_error}}}"])
+
+
+def judge_examples(problems: Sequence[WorldProblem], *, error_rate: float, seed: int) -> list[tuple[WorldProblem, tuple[str, ...], Optional[int]]]:
+    """(problem, steps, exact first error) per problem: the gold solution or one with an injected error."""
+    rng = random.Random(seed)
+    out = []
+    for p in problems:
+        steps = gold_steps(p)
+        if rng.random() < error_rate:
+            kind = rng.choice(ERROR_KINDS)
+            at = len(p.events) if kind == "wrong_final_answer" else rng.randrange(len(p.events))
+            steps = inject_error(p, kind, at, rng)
+        out.append((p, tuple(steps), check(p, STEP_SEPARATOR.join(steps)).first_error))
+    return out
+
+
+@dataclass(frozen=True)
+class JudgeTrainConfig:
+    """Training of the bundled judge (defaults are what shipped); fields as in ``PolicyTrainConfig``.
+
+    Args:
+        error_rate: share of training solutions with an injected error.
+        eval_problems: held-out solutions for the quick evaluation (greedy first-error accuracy).
+        init_from_policy: start from the bundled policy's weights (it already reads the stories and
+            derives the gold steps; token embeddings are matched by token string).
+    """
+
+    train_problems: int = 20000
+    error_rate: float = 0.6
+    hidden: int = 128
+    layers: int = 3
+    heads: int = 4
+    batch_size: int = 32
+    lr: float = 3e-3
+    max_steps: int = 3000
+    warmup: int = 50
+    eval_every: int = 250
+    eval_every_near: int = 250
+    near_accuracy: float = 1.0
+    eval_problems: int = 100
+    target_accuracy: Optional[float] = 0.9
+    init_from_policy: bool = True
+    seed: int = 0
+
+
+def _encode(tokenizer: Any, items: Sequence[tuple[WorldProblem, tuple[str, ...], Optional[int]]]) -> list[tuple[list[int], int]]:
+    out = []
+    for p, steps, fe in items:
+        prompt = tokenizer(render(PROMPT, p.text, steps), add_special_tokens=False)["input_ids"]
+        target = tokenizer(critique_of(p, steps, fe), add_special_tokens=False)["input_ids"]
+        out.append((prompt + target + [tokenizer.eos_token_id], len(prompt)))
+    return out
+
+
+def _from_policy(tokenizer: Any) -> Callable[[Any], None]:
+    """Copy the bundled policy's weights into a fresh judge of the same shape, embeddings by token string."""
+    import torch
+
+    from .policy import load_policy
+
+    def init(model: Any) -> None:
+        policy, policy_tok = load_policy()
+        state = policy.state_dict()
+        emb_key = "model.embed_tokens.weight"
+        emb = model.state_dict()[emb_key].clone()
+        old = policy_tok.get_vocab()
+        for token, i in tokenizer.get_vocab().items():
+            if token in old:
+                emb[i] = state[emb_key][old[token]]
+        state = {k: v for k, v in state.items() if k != emb_key and not k.startswith("lm_head")}
+        with torch.no_grad():
+            model.load_state_dict({**state, emb_key: emb}, strict=False)
+
+    return init
+
+
+def evaluate_judge(model: Any, tokenizer: Any, items: Sequence[tuple[WorldProblem, tuple[str, ...], Optional[int]]],
+                   *, max_tokens: int = 128) -> dict:
+    """Greedy first-error accuracy (and the unparseable share) on (problem, steps, first error) items."""
+    from ..backends.hf_generate import HFGenerator
+
+    prompts = [render(PROMPT, p.text, steps) for p, steps, _ in items]
+    critiques = HFGenerator(model, tokenizer).generate(prompts, n=1, temperature=0, max_tokens=max_tokens)
+    verdicts = [parse_verdict(PROMPT, c[0], len(steps)) for c, (_, steps, _) in zip(critiques, items)]
+    right = [v == (-1 if fe is None else fe) for v, (_, _, fe) in zip(verdicts, items)]
+    return {"accuracy": sum(right) / len(items), "unparseable": sum(v is None for v in verdicts) / len(items),
+            "problems": len(items)}
+
+
+def train_judge(out: str | Path, cfg: JudgeTrainConfig = JudgeTrainConfig(), log: Callable[[str], None] = print) -> dict:
+    """Train (or resume) the judge into ``out``; returns the last quick-eval metrics (resumable like the policy)."""
+    out = Path(out)
+    tokenizer = build_tokenizer(extra_words=_WORDS, extra_symbols="\\{}")
+    train = judge_examples(generate(cfg.train_problems, WorldConfig(), seed=cfg.seed), error_rate=cfg.error_rate,
+                           seed=cfg.seed)
+    held_out = judge_examples(generate(cfg.eval_problems, WorldConfig(), seed=EVAL_SEED + 2, prefix="eval"),
+                              error_rate=0.5, seed=EVAL_SEED + 2)
+    model, metrics, history = train_lm(out, cfg, tokenizer, _encode(tokenizer, train),
+                                       lambda m: evaluate_judge(m, tokenizer, held_out), log, name="judge",
+                                       init=_from_policy(tokenizer) if cfg.init_from_policy else None)
+    model.generation_config.do_sample = False
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "prmkit_judge.json").write_text(json.dumps({"prompt": "world", "train_config": asdict(cfg),
+                                                       "history": history}, indent=2))
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return metrics
