@@ -23,6 +23,8 @@ demo: install
 	$(VENV)/bin/prmkit data stats $(DATA)/prmbench --by classification
 	$(VENV)/bin/prmkit eval bon $(DATA)/qwen25_math_bon
 	$(VENV)/bin/prmkit eval pairwise $(DATA)/rewardmath/rewardbench_math_prm_scores/*.json.gz --skip-invalid
+	$(VENV)/bin/prmkit annotate tool $(DATA)/gsm8k/example_model_solutions.jsonl.gz --format gsm8k-solutions --out runs/demo/tool
+	$(VENV)/bin/prmkit annotate compare --world 24 --out runs/demo/annotate-world
 
 test: install
 	$(PY) -m pytest -q

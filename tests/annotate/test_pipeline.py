@@ -71,6 +71,11 @@ def test_a_budget_stops_the_job_and_a_larger_one_finishes_it(world_file, tmp_pat
     assert first == 4 and report["methods"]["mc"]["unlabelled"] == 8  # one chunk, then the budget was spent
     report = run(_config(world_file, tmp_path))
     assert report["stopped"] is None and report["methods"]["mc"]["labelled"] == 12
+    tokens = run(_config(world_file, tmp_path / "tokens", max_tokens_budget=1))
+    assert tokens["stopped"].startswith("max_tokens 1 reached") and tokens["methods"]["mc"]["labelled"] == 4
+    # the first chunk is the same work in both jobs: same seed, same cache, same labels
+    a, b = (list(read(Path(r["methods"]["mc"]["outputs"]["prmkit"])))[:4] for r in (report, tokens))
+    assert [x.labels for x in a] == [x.labels for x in b]
 
 
 def test_reopening_a_job_with_other_settings_is_refused(world_file, tmp_path):
@@ -103,7 +108,7 @@ def _chunks_done(db: Path) -> int:
 def test_kill_9_mid_job_then_rerun_gives_the_uninterrupted_result(world_file, tmp_path):
     exe = str(Path(sys.executable).with_name("prmkit"))
     args = ["annotate", "mc", str(world_file), "--generator", str(BUNDLED_POLICY), "--k", "4", "--chunk-size", "1",
-            "--rollout-tokens", "160"]
+            "--rollout-tokens", "160", "--limit", "8"]
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     subprocess.run([exe, *args, "--out", str(whole)], check=True, capture_output=True)
 
@@ -115,16 +120,16 @@ def test_kill_9_mid_job_then_rerun_gives_the_uninterrupted_result(world_file, tm
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
     done_at_kill = _chunks_done(resumed / "job.sqlite")
-    assert 3 <= done_at_kill < 12 and not (resumed / "mc.jsonl").exists()
+    assert 3 <= done_at_kill < 8 and not (resumed / "mc.jsonl").exists()
 
     subprocess.run([exe, *args, "--out", str(resumed)], check=True, capture_output=True)
     a = [json.loads(line) for line in (whole / "mc.jsonl").read_text().splitlines()]
     b = [json.loads(line) for line in (resumed / "mc.jsonl").read_text().splitlines()]
-    assert len(b) == 12 and [r["problem"]["id"] for r in b] == [r["problem"]["id"] for r in a]
+    assert len(b) == 8 and [r["problem"]["id"] for r in b] == [r["problem"]["id"] for r in a]
     assert [r["labels"] for r in b] == [r["labels"] for r in a]
     with sqlite3.connect(resumed / "job.sqlite") as con:
-        assert con.execute("SELECT COUNT(*), COUNT(DISTINCT position) FROM results").fetchone() == (12, 12)
-        assert con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 12
+        assert con.execute("SELECT COUNT(*), COUNT(DISTINCT position) FROM results").fetchone() == (8, 8)
+        assert con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 8
     ra, rb = (json.loads((d / "report.json").read_text())["methods"]["mc"] for d in (whole, resumed))
     assert (ra["rollouts"], ra["tokens"], ra["quality"]) == (rb["rollouts"], rb["tokens"], rb["quality"])
 

@@ -27,10 +27,9 @@ from typing import Any, Callable, Optional, Sequence
 
 from ..answers import grade
 from ..types import Example, StepLabels
+from .store import Rollout
 
 __all__ = ["RolloutEngine", "monte_carlo", "binary_search", "derive_seed"]
-
-Rollout = tuple[str, bool, int]  # (completion, successful, tokens)
 
 
 def derive_seed(*parts: Any) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional
 
 __all__ = ["JobStore", "Rollout"]
 
-Rollout = tuple[str, bool, int]  # (completion text, reached the right answer, tokens)
+Rollout = tuple[str, bool, int]  # (completion text, reached the reference answer, tokens)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

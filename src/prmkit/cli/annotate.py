@@ -236,7 +236,14 @@ def compare(data: Optional[str] = typer.Argument(None, help="Solutions with gold
         prompt = prompt or "world"
     if data is None or generator is None or judge_model is None:
         fail("give DATA with --generator and --judge, or --world N")
-    _run(json_out, data=data, out=str(out_dir), methods=("tool", "mc", "binary-search", "judge"), generator=generator,
-         judge=judge_model, judge_prompt=prompt or "processbench", judge_samples=samples, k=k, probe_size=k,
-         round_size=round_size, chunk_size=chunk_size, temperature=temperature, max_tokens=rollout_tokens,
-         judge_max_tokens=256, consensus=("mc+judge", "mc+tool"), max_rollouts=max_rollouts, seed=seed)
+    report = _run(json_out, data=data, out=str(out_dir), methods=("tool", "mc", "binary-search", "judge"),
+                  generator=generator, judge=judge_model, judge_prompt=prompt or "processbench", judge_samples=samples,
+                  k=k, probe_size=k, round_size=round_size, chunk_size=chunk_size, temperature=temperature,
+                  max_tokens=rollout_tokens, judge_max_tokens=256, consensus=("mc+judge", "mc+tool"),
+                  max_rollouts=max_rollouts, seed=seed)
+    mc, bs = report["methods"]["mc"], report["methods"]["binary-search"]
+    if mc.get("quality") and bs["rollouts"] and not report["stopped"]:
+        a, b = mc["quality"]["first_error_accuracy"], bs["quality"]["first_error_accuracy"]
+        out.print(f"binary search vs exhaustive MC: {mc['rollouts'] / bs['rollouts']:.1f}x fewer rollouts "
+                  f"({bs['rollouts']:,} vs {mc['rollouts']:,}); first-error accuracy {b:.3f} vs {a:.3f} "
+                  f"({100 * (b - a):+.1f} points)", highlight=False)

@@ -363,6 +363,9 @@ def write_records(records: Iterable[Any], path: str | Path, *, container: str = 
             else:
                 for n, rec in enumerate(records, 1):
                     f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

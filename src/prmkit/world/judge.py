@@ -1,8 +1,9 @@
 """The bundled world judge: a small LM trained from scratch to critique world solutions step by step.
 
-It answers the ``world`` judge prompt (``prmkit.annotate.judge.PROMPTS["world"]``) with a re-derived
-critique: for each step, ``Step i:``, the step it expected and ``ok`` or ``wrong``, up to the first wrong
-one, then ``\\boxed{k}`` (``-1``: no error). It is trained on gold solutions and solutions with one injected
+It answers the ``world`` judge prompt (``prmkit.annotate.judge.PROMPTS["world"]``) with a critique
+that quotes each step (``Step i: ...``) and judges it ``ok`` or ``wrong``, up to the first wrong one,
+then ``\\boxed{k}`` (``-1``: no error). It starts from the policy's weights, so it knows which step
+should come next. It is trained on gold solutions and solutions with one injected
 error (labelled by the exact checker), so it is a real, imperfect LLM-as-judge for the annotation
 pipeline to be measured with; any other generator with the ``processbench`` prompt is used the same way.
 """
@@ -28,18 +29,19 @@ _WORDS = ("Solution", "Critique", "Step", "ok", "wrong", "boxed")
 
 
 def critique_of(problem: WorldProblem, steps: Sequence[str], first_error: Optional[int]) -> str:
-    """The target critique: the expected step and a verdict per step up to the first error, then the boxed index.
+    """The target critique: each step quoted with its verdict, up to the first wrong one, then the boxed index.
 
     Example:
         >>> p = generate(1, seed=1)[0]
-        >>> print(critique_of(p, gold_steps(p), 1).splitlines()[-1])
+        >>> print(critique_of(p, gold_steps(p)[:1] + ("1 + 1 = 3",), 1))
+        Step 0: 2 - 1 = 1 ok
+        Step 1: 1 + 1 = 3 wrong
         \\boxed{1}
     """
-    gold = gold_steps(problem)
+    # "Step i:" repeats the prompt's tag of the step under review, so attention finds it by its index; the
+    # quoted step puts the claim right before its verdict, where the model's own next-step expectation is
     last = len(steps) - 1 if first_error is None else first_error
-    # "Step i:" repeats the prompt's tag of the step under review, so attention can find it by its index
-    lines = [f"Step {i}: {gold[i] if i < len(gold) else 'none'} {'wrong' if i == first_error else 'ok'}"
-             for i in range(last + 1)]
+    lines = [f"Step {i}: {steps[i]} {'wrong' if i == first_error else 'ok'}" for i in range(last + 1)]
     return "\n".join(lines + [f"\\boxed{{{-1 if first_error is None else first_error}}}"])
 
 
