@@ -25,6 +25,8 @@ from typing import Any, Callable, Optional
 from .. import metrics
 from ..annotate import LABELERS
 from ..annotate.consensus import LEVELS, consensus, first_error_verdict
+from ..annotate.rollouts import derive_seed
+from ..annotate.store import JobStore
 from ..data import ReadReport, read, write
 from ..registry import resolve
 from ..types import Example, StepLabels
@@ -178,6 +180,10 @@ class _Job:
             self._judge = load_generator(self.config.judge, **self.config.judge_options)
         return self._judge
 
+    def take_new(self) -> dict:
+        """Rollouts generated since the last call (none if no rollout method has run)."""
+        return self._engine.take_new() if self._engine is not None else {}
+
     def label(self, method: str, chunk: list[Example], seed: int) -> list[dict]:
         c = self.config
         fn = resolve(method, LABELERS, "labeler")
@@ -215,9 +221,6 @@ def _write_outputs(out: Path, name: str, examples: list[Example]) -> dict:
 
 def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
     """Run (or resume) the job; returns the report (also written to ``OUT/report.json``)."""
-    from ..annotate.store import JobStore
-    from ..annotate.rollouts import derive_seed
-
     out = Path(config.out)
     read_report = ReadReport()
     examples = list(read(config.data, config.data_format, report=read_report, skip_invalid=config.skip_invalid))
@@ -234,7 +237,6 @@ def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
         for method in config.methods:
             store.check_settings(method, config.method_settings(method))
             done = store.done_chunks(method)
-            finished = lambda: store.count(method)  # noqa: E731
             for c in range(chunks):
                 if c in done:
                     continue
@@ -248,13 +250,13 @@ def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
                 t0 = time.perf_counter()
                 part = examples[c * config.chunk_size: (c + 1) * config.chunk_size]
                 results = job.label(method, part, derive_seed(config.seed, method, c))
-                new = job._engine.take_new() if job._engine is not None else {}
+                new = job.take_new()
                 other = sum(r["tokens"] for r in results) if method == "judge" else 0
                 store.commit_chunk(method, c, [(c * config.chunk_size + i, r) for i, r in enumerate(results)], new,
                                    time.perf_counter() - t0, other_tokens=other)
                 if progress:
                     rollouts, tokens = store.spent()
-                    progress(method, finished(), len(examples), {"rollouts": rollouts, "tokens": tokens})
+                    progress(method, store.count(method), len(examples), {"rollouts": rollouts, "tokens": tokens})
             if budget_hit:
                 break
         report = _report(config, examples, store, read_report, budget_hit)
