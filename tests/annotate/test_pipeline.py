@@ -32,7 +32,10 @@ def _config(world_file, out, **kw):
 
 
 def test_mc_and_binary_search_on_the_bundled_policy(world_file, tmp_path, prmkit_cli):
-    report = run(_config(world_file, tmp_path, methods=("mc", "binary-search", "tool"), consensus=("mc+tool",)))
+    report = run(_config(world_file, tmp_path, methods=("mc", "binary-search", "tool"), consensus=("mc+tool",),
+                         generator_options={"max_batch_size": 32}, judge_options={"api_key": "sk-secret"}))
+    assert report["config"]["judge_options"] == {"api_key": "***"}  # secrets never reach report.json
+    assert "sk-secret" not in (tmp_path / "report.json").read_text()
     mc, bs = report["methods"]["mc"], report["methods"]["binary-search"]
     assert report["gold"] and mc["labelled"] == bs["labelled"] == 12
     steps = report["steps"]
@@ -60,7 +63,8 @@ def test_mc_and_binary_search_on_the_bundled_policy(world_file, tmp_path, prmkit
     assert by_files["kept"] == in_job["labelled"] and by_files["unmatched"] == 0
     assert by_files["quality"]["consensus"] == in_job["quality"]
     # a second run finds every chunk done and changes nothing
-    again = run(_config(world_file, tmp_path, methods=("mc", "binary-search", "tool"), consensus=("mc+tool",)))
+    again = run(_config(world_file, tmp_path, methods=("mc", "binary-search", "tool"), consensus=("mc+tool",),
+                        generator_options={"max_batch_size": 32}))
     assert again["methods"]["mc"]["quality"] == mc["quality"] and again["methods"]["mc"]["seconds"] == mc["seconds"]
 
 
@@ -91,6 +95,8 @@ def test_bad_configs_are_refused_up_front(world_file, tmp_path):
         AnnotateConfig(data=str(world_file), out=str(tmp_path), methods=("binary-search",))
     with pytest.raises(ValueError, match="unknown method 'montecarlo'"):
         AnnotateConfig(data=str(world_file), out=str(tmp_path), methods=("montecarlo",))
+    with pytest.raises(ValueError, match="unknown judge prompt 'chatty'"):
+        AnnotateConfig(data=str(world_file), out=str(tmp_path), methods=("judge",), judge="x", judge_prompt="chatty")
     with pytest.raises(ValueError, match="consensus 'mc\\+judge' must be two of the methods run"):
         AnnotateConfig(data=str(world_file), out=str(tmp_path), methods=("mc",), generator="x", consensus=("mc+judge",))
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any, Callable, Optional
 from .. import metrics
 from ..annotate import LABELERS
 from ..annotate.consensus import LEVELS, consensus, first_error_verdict
+from ..annotate.judge import PROMPTS
 from ..annotate.rollouts import derive_seed
 from ..annotate.store import JobStore
 from ..data import ReadReport, read, write
@@ -112,6 +114,8 @@ class AnnotateConfig:
             if not plus or a not in self.methods or b not in self.methods or a == b:
                 raise ValueError(f"consensus {pair!r} must be two of the methods run, as 'a+b' (methods: "
                                  f"{', '.join(self.methods)})")
+        if "judge" in self.methods and self.judge_prompt not in PROMPTS:
+            raise ValueError(f"unknown judge prompt {self.judge_prompt!r}; known: {', '.join(PROMPTS)}")
         if self.consensus_level not in LEVELS:
             raise ValueError(f"consensus_level must be one of {LEVELS}, not {self.consensus_level!r}")
         for name in ("k", "probe_size", "round_size", "chunk_size", "judge_samples"):
@@ -124,8 +128,10 @@ class AnnotateConfig:
         return 0.5 / self.k if method == "mc" and not self.early_stop else 0.5
 
     def method_settings(self, method: str) -> dict:
-        """The settings that decide ``method``'s labels (checked when a job folder is reused)."""
-        rollout = {"generator": self.generator, "template": self.template, "separator": self.separator,
+        """The settings that decide ``method``'s labels (checked when a job folder is reused; backend
+        options count, since batch size or device can change the samples)."""
+        rollout = {"generator": self.generator, "generator_options": _mask(self.generator_options),
+                   "template": self.template, "separator": self.separator,
                    "temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed,
                    "round_size": self.round_size, "chunk_size": self.chunk_size}
         if method == "mc":
@@ -133,7 +139,8 @@ class AnnotateConfig:
         if method == "binary-search":
             return {**rollout, "probe_size": self.probe_size, "max_probes": self.max_probes}
         if method == "judge":
-            return {"judge": self.judge, "prompt": self.judge_prompt, "samples": self.judge_samples,
+            return {"judge": self.judge, "judge_options": _mask(self.judge_options), "prompt": self.judge_prompt,
+                    "samples": self.judge_samples,
                     "temperature": self.judge_temp, "max_tokens": self.judge_max_tokens, "seed": self.seed,
                     "chunk_size": self.chunk_size}
         return {"seed": self.seed, "chunk_size": self.chunk_size}
@@ -268,6 +275,16 @@ def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
     return report
 
 
+def _mask(options: dict) -> dict:
+    """Backend options with secrets (``api_key=...``) masked, for reports and the job store."""
+    return {k: "***" if re.search(r"key|token|secret|password", k, re.I) else v for k, v in options.items()}
+
+
+def _redacted(config: dict) -> dict:
+    return {**config, "generator_options": _mask(config["generator_options"]),
+            "judge_options": _mask(config["judge_options"])}
+
+
 def _by_outcome(examples: list[Example], labels: list[Optional[StepLabels]], threshold: float) -> dict:
     """Solutions flagged with a wrong step, among those whose final answer is right and those where it is
     wrong (when the input says): a labeler that flags right answers as often as wrong ones sees little."""
@@ -289,7 +306,7 @@ def _report(config: AnnotateConfig, examples: list[Example], store: Any, read_re
     has_gold = all(g is not None for g in gold)
     report: dict[str, Any] = {"data": config.data, "solutions": len(examples), "steps": sum(len(e.solution.steps) for e in examples),
                               "gold": has_gold, "read": read_report.to_dict(), "stopped": budget_hit,
-                              "config": asdict(config), "methods": {}}
+                              "config": _redacted(asdict(config)), "methods": {}}
     per_method: dict[str, list[Optional[StepLabels]]] = {}
     for method in config.methods:
         results = store.results(method)
