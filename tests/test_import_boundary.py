@@ -7,7 +7,8 @@ CORE = ["prmkit", "prmkit.types", "prmkit.steps", "prmkit.errors", "prmkit.regis
         "prmkit.data", "prmkit.data.io", "prmkit.data.stats", "prmkit.data.hf", "prmkit.data.formats",
         "prmkit.aggregate", "prmkit.metrics", "prmkit.scoring", "prmkit.backends", "prmkit.backends.families",
         "prmkit.annotate", "prmkit.annotate.tool_check", "prmkit.annotate.judge", "prmkit.annotate.rollouts",
-        "prmkit.annotate.consensus", "prmkit.annotate.store", "prmkit.pipelines.annotate", "prmkit.world",
+        "prmkit.annotate.consensus", "prmkit.annotate.store", "prmkit.pipelines.annotate", "prmkit.pipelines.train",
+        "prmkit.world",
         "prmkit.world.export"]
 
 

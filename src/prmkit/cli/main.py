@@ -119,6 +119,32 @@ def _print_stats(path: str, result: dict[str, Any]) -> None:
             out.print(f"  {step:>4} {n:>6} {'█' * max(1, round(30 * n / peak))}", highlight=False)
 
 
+@app.command("train")
+def train(
+    overrides: Optional[List[str]] = typer.Argument(None, help="TrainConfig fields as key=value, e.g. lr=1e-4 labels=hard."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of TrainConfig fields (overrides win)."),
+) -> None:
+    """Train a PRM on step labels (soft or hard) with the spec that will score it; rerun to resume."""
+    import dataclasses
+
+    import yaml
+
+    from ..pipelines.train import TrainConfig, run
+
+    fields = yaml.safe_load(config.read_text()) if config else {}
+    fields.update(parse_options(overrides))
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        fail(f"unknown training field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        summary = run(TrainConfig(**fields), log=lambda line: out.print(line, highlight=False))
+    except (TypeError, ValueError, DataError) as e:
+        fail(str(e).strip('"'))
+    for what, n in summary["report"].items():
+        err.print(f"{n:>8}  {what}", highlight=False)
+
+
 @ls_app.command("formats")
 def ls_formats() -> None:
     """Data formats that `--from`/`--to` accept."""
