@@ -68,3 +68,32 @@ def test_train_then_score_with_no_glue_and_resume(tmp_path, prmkit_cli):
     scored = list(read(scores))
     assert len(scored) == 48 and all(len(ex.scores) == len(ex.solution.steps) for ex in scored)
     assert all(0.0 <= v <= 1.0 for ex in scored for v in ex.scores.values)
+
+
+def test_training_killed_mid_run_resumes_and_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    data = tmp_path / "train.jsonl"
+    write(world_examples(32, source="injected", seed=4), data, "prmkit")
+    out = tmp_path / "prm"
+    cmd = [str(Path(sys.executable).with_name("prmkit")), "train", f"model={BUNDLED_POLICY}", f"data={data}",
+           f"out={out}", "labels=hard", "epochs=30", "batch_size=8", "save_steps=10", "lr=0.001"]
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "checkpoint-20").exists() and time.time() < deadline and job.poll() is None:
+        time.sleep(0.05)
+    assert job.poll() is None, "training ended before it could be killed"
+    os.kill(job.pid, signal.SIGKILL)
+    job.wait()
+    assert not (out / "prmkit_train.json").exists()  # it died before the end
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "prmkit_train.json").read_text())
+    # the kill may land while checkpoint-20 is being written: then the last complete one (10) is used
+    assert summary["steps"] == 120 and summary["resumed_from"] in {f"checkpoint-{k}" for k in range(10, 120, 10)}
+    assert (out / "prmkit_spec.json").exists() and (out / "model.safetensors").exists()

@@ -154,6 +154,19 @@ def _load(config: TrainConfig) -> tuple[Any, Any, Any]:
     return model, tokenizer, spec
 
 
+def _complete_checkpoints(out: Path) -> list[Path]:
+    """``checkpoint-N`` folders that were fully written, oldest first. ``Trainer`` writes a checkpoint's
+    ``trainer_state.json`` last, so a folder without a readable one was cut short by a kill."""
+    complete = []
+    for folder in out.glob("checkpoint-*"):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        complete.append(folder)
+    return sorted(complete, key=lambda p: int(p.name.split("-")[1]))
+
+
 def run(config: TrainConfig, log: Any = print) -> dict:
     """Train (or resume) and save; returns the report (also written to ``OUT/prmkit_train.json``)."""
     import torch
@@ -187,7 +200,7 @@ def run(config: TrainConfig, log: Any = print) -> dict:
         seed=config.seed, report_to=[], remove_unused_columns=False,
         dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=False)
     trainer = StepTrainer(model=model, args=args, train_dataset=features, data_collator=_collate(tokenizer.pad_token_id))
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = _complete_checkpoints(out)
     result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(out)
