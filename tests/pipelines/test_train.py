@@ -49,6 +49,12 @@ def test_a_soft_label_of_0_7_reaches_the_loss_as_0_7(tmp_path):
     assert step_loss(logits, t).item() == pytest.approx(-(0.7 * math.log(q[1]) + 0.3 * math.log(q[0])), rel=1e-6)
     hard = encode_examples(examples, HFStepScorer(model, tok, spec), "hard", Counter())
     assert 0.7 not in hard[0]["step_targets"] and 1.0 in hard[0]["step_targets"]
+    # the outcome-model baseline: one target per solution, at its last step, from the final answer
+    outcome = encode_examples(examples, HFStepScorer(model, tok, spec), "hard", Counter(), target="outcome")
+    for ex, f in zip(examples, outcome):
+        marked = [(i, v) for i, v in enumerate(f["step_targets"]) if v != IGNORE]
+        last_tag = max(i for i, v in enumerate(features[examples.index(ex)]["step_targets"]) if v != IGNORE)
+        assert marked == [(last_tag, float(ex.correct))]
 
 
 def test_train_then_score_with_no_glue_and_resume(tmp_path, prmkit_cli):

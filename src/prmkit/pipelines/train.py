@@ -42,6 +42,8 @@ class TrainConfig:
         out: where checkpoints and the final model go; a rerun resumes from the last checkpoint.
         spec: the PRM family (``prmkit ls scorers``); ``prmkit`` reads a 2-way head at a `` ки`` tag.
         labels: ``soft`` (train on the stored values) or ``hard`` (threshold them at 0.5 first).
+        target: ``steps`` (a PRM: every labelled step) or ``outcome`` (the outcome-model baseline: the last
+            step only, labelled with the solution's final-answer correctness; read it with ``last`` aggregation).
         data_format: the data's format, detected when omitted.
         epochs / lr / batch_size / weight_decay / warmup_ratio: optimisation (AdamW, linear decay).
         max_length: tokens per solution at most; steps beyond are counted in the report.
@@ -55,6 +57,7 @@ class TrainConfig:
     out: str
     spec: str = "prmkit"
     labels: str = "soft"
+    target: str = "steps"
     data_format: Optional[str] = None
     epochs: float = 1.0
     lr: float = 1e-4
@@ -69,6 +72,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.labels not in ("soft", "hard"):
             raise ValueError(f"labels must be 'soft' or 'hard', not {self.labels!r}")
+        if self.target not in ("steps", "outcome"):
+            raise ValueError(f"target must be 'steps' or 'outcome', not {self.target!r}")
 
 
 def step_loss(logits: Any, targets: Any, positive_index: int = 1) -> Any:
@@ -87,21 +92,32 @@ def step_loss(logits: Any, targets: Any, positive_index: int = 1) -> Any:
     return -(p * logp[:, positive_index] + (1 - p) * logp[:, 1 - positive_index]).mean()
 
 
-def encode_examples(examples: list[Example], encoder: Any, labels: str, report: Counter) -> list[dict]:
-    """Token ids and per-token targets of each labelled example, at the positions ``encoder`` reads."""
+def encode_examples(examples: list[Example], encoder: Any, labels: str, report: Counter,
+                    target: str = "steps") -> list[dict]:
+    """Token ids and per-token targets of each labelled example, at the positions ``encoder`` reads.
+
+    With ``target="outcome"`` only the last step is a target: the solution's correctness (``correct``,
+    else its last step label)."""
     features = []
     for ex in examples:
-        if ex.labels is None:
+        if target == "outcome":
+            last = ex.correct if ex.correct is not None else (ex.labels.propagated().values[-1] if ex.labels else None)
+            if last is None:
+                report["solutions without an outcome label"] += 1
+                continue
+            values: tuple = (None,) * (len(ex.solution.steps) - 1) + (float(last),)
+        elif ex.labels is None:
             report["solutions without labels"] += 1
             continue
-        values = ex.labels.propagated().values
+        else:
+            values = ex.labels.propagated().values
         if labels == "hard":
             values = tuple(None if v is None else float(v >= 0.5) for v in values)
         enc = encoder.encode(ex.problem, ex.solution.steps)
         targets = [IGNORE] * len(enc.input_ids)
         for pos, v in zip(enc.read_positions, values):
             if v is None:
-                report["unlabelled steps (not trained on)"] += 1
+                report["unlabelled steps (not trained on)"] += target == "steps"
             elif pos is None:
                 report["labelled steps past max_length (not trained on)"] += 1
             else:
@@ -180,7 +196,7 @@ def run(config: TrainConfig, log: Any = print) -> dict:
     model, tokenizer, spec = _load(config)
     report: Counter = Counter()
     encoder = HFStepScorer(model, tokenizer, spec, max_length=config.max_length)
-    features = encode_examples(examples, encoder, config.labels, report)
+    features = encode_examples(examples, encoder, config.labels, report, config.target)
     report.update({f"solutions {k}": v for k, v in encoder.report.items()})
     if not features:
         raise ValueError(f"{config.data}: no labelled solutions to train on")
