@@ -151,19 +151,20 @@ def _load(config: TrainConfig) -> tuple[Any, Any, Any]:
 
     from ..backends.families import get_spec
 
-    if config.model == "bundled-policy":
+    path = config.model
+    if path == "bundled-policy":
         from ..world.policy import BUNDLED_POLICY
 
-        config.model = str(BUNDLED_POLICY)
-    spec = get_spec(config.spec, config.model)
+        path = str(BUNDLED_POLICY)
+    spec = get_spec(config.spec, path)
     if spec.head != "token_cls":
         raise ValueError(f"spec {spec.name!r} has a {spec.head!r} head; this trainer trains token_cls heads")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(config.model)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     tag = spec.step_tag.strip()
     added = tokenizer.add_tokens([tag]) if len(tokenizer(tag, add_special_tokens=False)["input_ids"]) != 1 else 0
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = transformers.AutoModelForTokenClassification.from_pretrained(config.model, num_labels=2)
+    model = transformers.AutoModelForTokenClassification.from_pretrained(path, num_labels=2)
     if added:
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
