@@ -40,10 +40,10 @@ def test_a_tiny_judge_trains_saves_and_loads(tmp_path):
 def test_the_judge_starts_from_the_policy_weights():
     import torch
 
-    from prmkit.world.judge import _WORDS, _from_policy
-    from prmkit.world.policy import _model, build_tokenizer, load_policy
+    from prmkit.world.judge import _from_policy, judge_tokenizer
+    from prmkit.world.policy import _model, load_policy
 
-    tok = build_tokenizer(extra_words=_WORDS, extra_symbols="\\{}")
+    tok = judge_tokenizer()
     judge = _model(tok, JudgeTrainConfig())
     _from_policy(tok)(judge)
     policy, policy_tok = load_policy()

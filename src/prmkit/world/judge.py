@@ -11,27 +11,34 @@ pipeline to be measured with; any other generator with the ``processbench`` prom
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from ..annotate.judge import PROMPTS, parse_verdict, render
 from .checker import check
-from .problems import ERROR_KINDS, STEP_SEPARATOR, WorldConfig, WorldProblem, generate, gold_steps, inject_error
+from .export import injected_solutions
+from .problems import WorldConfig, WorldProblem, generate
 from .policy import EVAL_SEED, build_tokenizer, train_lm
 
-__all__ = ["JudgeTrainConfig", "BUNDLED_JUDGE", "critique_of", "judge_examples", "train_judge", "evaluate_judge"]
+__all__ = ["JudgeTrainConfig", "BUNDLED_JUDGE", "judge_tokenizer", "critique_of", "judge_examples", "train_judge",
+           "evaluate_judge"]
 
 BUNDLED_JUDGE = Path(__file__).resolve().parent / "assets" / "judge"
 PROMPT = PROMPTS["world"]
 _WORDS = ("Solution", "Critique", "Step", "ok", "wrong", "boxed")
 
 
+def judge_tokenizer() -> Any:
+    """The policy's tokenizer plus the critique's words and ``\\{}`` (the policy's ids keep their tokens)."""
+    return build_tokenizer(extra_words=_WORDS, extra_symbols="\\{}")
+
+
 def critique_of(problem: WorldProblem, steps: Sequence[str], first_error: Optional[int]) -> str:
     """The target critique: each step quoted with its verdict, up to the first wrong one, then the boxed index.
 
     Example:
+        >>> from prmkit.world import gold_steps
         >>> p = generate(1, seed=1)[0]
         >>> print(critique_of(p, gold_steps(p)[:1] + ("1 + 1 = 3",), 1))
         Step 0: 2 - 1 = 1 ok
@@ -46,16 +53,13 @@ def critique_of(problem: WorldProblem, steps: Sequence[str], first_error: Option
 
 
 def judge_examples(problems: Sequence[WorldProblem], *, error_rate: float, seed: int) -> list[tuple[WorldProblem, tuple[str, ...], Optional[int]]]:
-    """(problem, steps, exact first error) per problem: the gold solution or one with an injected error."""
-    rng = random.Random(seed)
+    """(problem, steps, exact first error) per problem: ``injected_solutions`` (the gold solution or one
+    with an injected error), labelled by the checker."""
+    texts = injected_solutions(problems, error_rate=error_rate, seed=seed)
     out = []
-    for p in problems:
-        steps = gold_steps(p)
-        if rng.random() < error_rate:
-            kind = rng.choice(ERROR_KINDS)
-            at = len(p.events) if kind == "wrong_final_answer" else rng.randrange(len(p.events))
-            steps = inject_error(p, kind, at, rng)
-        out.append((p, tuple(steps), check(p, STEP_SEPARATOR.join(steps)).first_error))
+    for p, (text,) in zip(problems, texts):
+        result = check(p, text)
+        out.append((p, result.steps, result.first_error))
     return out
 
 
@@ -135,7 +139,7 @@ def evaluate_judge(model: Any, tokenizer: Any, items: Sequence[tuple[WorldProble
 def train_judge(out: str | Path, cfg: JudgeTrainConfig = JudgeTrainConfig(), log: Callable[[str], None] = print) -> dict:
     """Train (or resume) the judge into ``out``; returns the last quick-eval metrics (resumable like the policy)."""
     out = Path(out)
-    tokenizer = build_tokenizer(extra_words=_WORDS, extra_symbols="\\{}")
+    tokenizer = judge_tokenizer()
     train = judge_examples(generate(cfg.train_problems, WorldConfig(), seed=cfg.seed), error_rate=cfg.error_rate,
                            seed=cfg.seed)
     held_out = judge_examples(generate(cfg.eval_problems, WorldConfig(), seed=EVAL_SEED + 2, prefix="eval"),
