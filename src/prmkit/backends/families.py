@@ -19,6 +19,9 @@ token just before the assistant's label word). Heads:
 * ``token_cls``: an N-way token-classification head; softmax, probability of class ``positive_index``.
 * ``lm_words``:  the LM head's logits of ``label_words = (positive, negative)``; softmax over the two.
 * ``value``:     one scalar per token; ``sigmoid`` (or identity) of it.
+* ``implicit``:  an implicit PRM (Yuan et al. 2024, "Free Process Rewards without Process Labels"): a causal
+                 LM and its ``reference``; the score of step ``k`` is ``sigmoid(q_k)`` with
+                 ``q_k = beta * Σ log(pi(y_t) / pi_ref(y_t))`` over the solution's tokens up to step ``k``'s tag.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..registry import resolve
 __all__ = ["PRMSpec", "FAMILIES", "HUB_PRESETS", "get_spec", "SPEC_FILE"]
 
 SPEC_FILE = "prmkit_spec.json"  # written next to a saved model so that it carries its spec
-Head = Literal["token_cls", "lm_words", "value"]
+Head = Literal["token_cls", "lm_words", "value", "implicit"]
 Template = Literal["plain", "chat", "chat_turns"]
 
 
@@ -45,7 +48,7 @@ class PRMSpec:
 
     Args:
         name (`str`): family name (``qwen2.5-math-prm``...).
-        head (`"token_cls" | "lm_words" | "value"`): what to read, see the module docstring.
+        head (`"token_cls" | "lm_words" | "value" | "implicit"`): what to read, see the module docstring.
         step_tag (`str`): appended to every step; the score is read at its last token.
         template (`"plain" | "chat" | "chat_turns"`, defaults to `"plain"`): how the text is built.
         question_separator (`str`, defaults to `"\\n\\n"`): between question and first step (plain).
@@ -57,6 +60,9 @@ class PRMSpec:
         positive_index (`int`, defaults to 1): the "correct" class of a ``token_cls`` head.
         value_activation (`"sigmoid" | "identity"`, defaults to `"sigmoid"`): for ``value`` heads.
         auto_class (`str`, defaults to `"AutoModelForTokenClassification"`): transformers class to load.
+        beta (`float`, defaults to 0.05): the implicit PRM's reward scale.
+        reference (`str`, *optional*): the implicit PRM's reference model: a folder relative to the model
+            folder (the trainer saves it as ``reference``), an absolute folder, or a hub id.
         trust_remote_code (`bool`, defaults to `False`): needed by models that ship their own head code.
         model_id (`str`, *optional*): the reference checkpoint on the Hugging Face hub.
     """
@@ -75,9 +81,11 @@ class PRMSpec:
     auto_class: str = "AutoModelForTokenClassification"
     trust_remote_code: bool = False
     model_id: Optional[str] = None
+    beta: float = 0.05
+    reference: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if self.head not in ("token_cls", "lm_words", "value"):
+        if self.head not in ("token_cls", "lm_words", "value", "implicit"):
             raise ValueError(f"unknown head {self.head!r}")
         if self.template not in ("plain", "chat", "chat_turns"):
             raise ValueError(f"unknown template {self.template!r}")
@@ -85,6 +93,8 @@ class PRMSpec:
             raise ValueError(f"spec {self.name!r}: head 'lm_words' and template 'chat_turns' need label_words")
         if self.template != "chat_turns" and not self.step_tag:
             raise ValueError(f"spec {self.name!r}: step_tag must not be empty")
+        if self.head == "implicit" and (not self.reference or self.auto_class != "AutoModelForCausalLM"):
+            raise ValueError(f"spec {self.name!r}: an implicit PRM is an AutoModelForCausalLM with a reference model")
         if self.label_words is not None:
             object.__setattr__(self, "label_words", tuple(self.label_words))
 
@@ -156,6 +166,24 @@ def prmkit_prm() -> PRMSpec:
     return PRMSpec(name="prmkit", head="token_cls", step_tag=" ки", step_separator="\n")
 
 
+def prmkit_words() -> PRMSpec:
+    """prmkit's rendering read from the LM head instead: ``" +"`` vs ``" -"`` at the tag (Math-Shepherd's way)."""
+    return PRMSpec(name="prmkit-words", head="lm_words", step_tag=" ки", step_separator="\n",
+                   label_words=(" +", " -"), auto_class="AutoModelForCausalLM")
+
+
+def prmkit_value() -> PRMSpec:
+    """prmkit's rendering read from a scalar value head (sigmoid), as Skywork's PRMs are."""
+    return PRMSpec(name="prmkit-value", head="value", step_tag=" ки", step_separator="\n")
+
+
+def prmkit_implicit() -> PRMSpec:
+    """An implicit PRM on the policy's own text (question, newline, one step per line): no tag token is
+    added, the score of a step is read at its closing newline; the reference is saved beside the model."""
+    return PRMSpec(name="prmkit-implicit", head="implicit", step_tag="\n", question_separator="\n",
+                   auto_class="AutoModelForCausalLM", reference="reference")
+
+
 qwen2_5_math_prm_72b = functools.partial(qwen2_5_math_prm, "72B")
 rlhflow_llama31_8b_mistral = functools.partial(rlhflow_llama31_8b, "Mistral")
 skywork_o1_1_5b = functools.partial(skywork_o1, "1.5B")
@@ -171,6 +199,9 @@ FAMILIES: dict[str, str] = {
     "skywork-o1-prm-7b": "prmkit.backends.families:skywork_o1",
     "trl-prm": "prmkit.backends.families:trl_prm",
     "prmkit": "prmkit.backends.families:prmkit_prm",
+    "prmkit-words": "prmkit.backends.families:prmkit_words",
+    "prmkit-value": "prmkit.backends.families:prmkit_value",
+    "prmkit-implicit": "prmkit.backends.families:prmkit_implicit",
 }
 
 

@@ -17,6 +17,7 @@ import bisect
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
@@ -24,7 +25,7 @@ import torch
 from ..types import Problem, Solution, StepScores
 from .families import PRMSpec, get_spec
 
-__all__ = ["HFStepScorer", "Encoded", "single_token_id"]
+__all__ = ["HFStepScorer", "Encoded", "single_token_id", "token_logprobs"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Encoded:
 
     input_ids: list[int]
     read_positions: list[Optional[int]]  # None: the step fell past max_length
+    start: int = 0  # index of the first token of the solution (after the question); implicit PRMs sum from here
 
 
 def single_token_id(tokenizer: Any, text: str) -> int:
@@ -44,6 +46,13 @@ def single_token_id(tokenizer: Any, text: str) -> int:
         pieces = tokenizer.convert_ids_to_tokens(ids)
         raise ValueError(f"{text!r} is {len(ids)} tokens {pieces} for this tokenizer, not one; fix the spec")
     return ids[0]
+
+
+def token_logprobs(model: Any, ids: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """``[B, T]`` log-probability of each token given the ones before it (0 at position 0), from a causal LM."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    picked = torch.gather(logits, -1, ids[:, 1:, None])[..., 0] - logits.logsumexp(-1)
+    return torch.nn.functional.pad(picked, (1, 0))
 
 
 def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
@@ -77,15 +86,19 @@ class HFStepScorer:
         max_length (`int`, *optional*): longest input; defaults to the model's position limit.
         overflow (`"truncate" | "error"`, defaults to `"truncate"`): for longer inputs, keep the first
             ``max_length`` tokens and give the steps past it ``None`` (counted in ``report``), or raise.
+        reference: the reference model of an ``implicit`` spec (same tokenizer).
     """
 
     def __init__(self, model: Any, tokenizer: Any, spec: PRMSpec, *, max_batch_tokens: Optional[int] = None,
-                 max_length: Optional[int] = None, overflow: str = "truncate") -> None:
+                 max_length: Optional[int] = None, overflow: str = "truncate", reference: Any = None) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("HFStepScorer needs a fast tokenizer (character offsets)")
         if overflow not in ("truncate", "error"):
             raise ValueError(f"overflow must be 'truncate' or 'error', got {overflow!r}")
+        if (spec.head == "implicit") != (reference is not None):
+            raise ValueError(f"spec {spec.name!r}: a reference model is needed by, and only by, implicit PRMs")
         self.model, self.tokenizer, self.spec = model.eval(), tokenizer, spec
+        self.reference = reference.eval() if reference is not None else None
         self.device = next(model.parameters()).device
         self.max_batch_tokens = max_batch_tokens or (32768 if self.device.type == "cuda" else 2048)
         self.overflow = overflow
@@ -109,6 +122,10 @@ class HFStepScorer:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model, trust_remote_code=spec.trust_remote_code)
         auto = getattr(transformers, spec.auto_class)
         loaded = auto.from_pretrained(model, dtype=_resolve_dtype(dtype, dev), trust_remote_code=spec.trust_remote_code)
+        if spec.head == "implicit":
+            local = Path(model) / spec.reference
+            ref = str(local) if local.is_dir() else spec.reference
+            kwargs["reference"] = auto.from_pretrained(ref, dtype=_resolve_dtype(dtype, dev)).to(dev)
         return cls(loaded.to(dev), tokenizer, spec, **kwargs)
 
     # ----------------------------------------------------------------- rendering
@@ -117,6 +134,7 @@ class HFStepScorer:
         """The input text and, per step, the character span whose last token is read.
 
         For ``chat_turns`` the span is the assistant's label word and the token before it is read.
+        The first step starts where the first span's step text starts (``encode`` uses it for ``start``).
         """
         spec = self.spec
         if spec.template == "chat_turns":
@@ -170,6 +188,8 @@ class HFStepScorer:
         for s, e in offsets:  # special tokens have empty spans: carry the previous end to keep this sorted
             last = e if e > s else last
             ends.append(last)
+        first_char = spans[0][0] - len(self.spec.step_prefix.format(k=1) + steps[0]) if spans and self.spec.template != "chat_turns" else 0
+        solution_start = bisect.bisect_right(ends, first_char)
         positions: list[Optional[int]] = []
         for start, end in spans:
             i = bisect.bisect_left(ends, end)
@@ -191,7 +211,7 @@ class HFStepScorer:
             log.warning("problem %s: %d tokens > %d; %d step(s) left unscored", problem.id, len(ids), self.max_length, lost)
             ids = ids[: self.max_length]
             positions = [p if p is not None and p < self.max_length else None for p in positions]
-        return Encoded(ids, positions)
+        return Encoded(ids, positions, min(solution_start, len(ids)))
 
     # ----------------------------------------------------------------- scoring
 
@@ -237,7 +257,11 @@ class HFStepScorer:
         # without padding the mask is all ones: dropping it lets SDPA take its causal fast path
         ids = ids.to(self.device)
         mask = None if bool(mask.all()) else mask.to(self.device)
-        flat = self._read(ids, mask, torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)).tolist()
+        starts = torch.tensor([e.start for e in items], dtype=torch.long)
+        logits = self.step_logits(ids, mask, torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long),
+                                  starts=starts)
+        identity = self.spec.head == "value" and self.spec.value_activation == "identity"
+        flat = (logits[:, 1] if identity else logits.softmax(-1)[:, 1]).float().cpu().tolist()
         out, k = [], 0
         for e in items:
             values = []
@@ -247,29 +271,55 @@ class HFStepScorer:
             out.append(values)
         return out
 
-    def _read(self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        spec = self.spec
+    def step_logits(self, ids: torch.Tensor, mask: Optional[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor, *,
+                    starts: Optional[torch.Tensor] = None, model: Any = None,
+                    ref_logprobs: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``[N, 2]`` logits (wrong, correct) of the steps read at ``(rows, cols)``: the score is their softmax's
+        second column. Differentiable, so training optimises exactly what scoring reads.
+
+        ``model`` overrides ``self.model`` (a PEFT wrapper while training); ``ref_logprobs`` (``[B, T]``, from
+        ``token_logprobs``) spare an implicit PRM the reference forward pass.
+        """
+        spec, model = self.spec, model if model is not None else self.model
+        rows, cols = rows.to(ids.device), cols.to(ids.device)
+        if spec.head == "lm_words" and hasattr(model, "module"):  # DDP/DeepSpeed: go through the wrapper's forward
+            return model(input_ids=ids, attention_mask=mask).logits[rows, cols][:, self.word_ids].float().flip(-1)
         if spec.head == "lm_words":
             # Only two rows of the LM head are needed: project the gathered hidden states onto them
             # instead of materialising [batch, tokens, vocab] logits.
-            base = getattr(self.model, self.model.base_model_prefix)
-            hidden = base(input_ids=ids, attention_mask=mask)[0][rows.to(ids.device), cols.to(ids.device)]
-            head = self.model.get_output_embeddings()
+            inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+            hidden = getattr(inner, inner.base_model_prefix)(input_ids=ids, attention_mask=mask)[0][rows, cols]
+            head = inner.get_output_embeddings()
             words = torch.tensor(self.word_ids, device=ids.device)
             logits = hidden.float() @ head.weight[words].float().T
             if getattr(head, "bias", None) is not None:
                 logits = logits + head.bias[words].float()
-            return logits.softmax(-1)[:, 0].cpu()
-        logits = self.model(input_ids=ids, attention_mask=mask)[0][rows.to(ids.device), cols.to(ids.device)].float()
+            return logits.flip(-1)  # label_words are (positive, negative)
+        if spec.head == "implicit":
+            logprobs = token_logprobs(model, ids, mask)
+            if ref_logprobs is None:
+                with torch.no_grad():
+                    ref_logprobs = token_logprobs(self.reference, ids, mask)
+            ratio = logprobs - ref_logprobs.to(logprobs.device)
+            if starts is not None:  # the question's tokens are not part of the reward
+                positions = torch.arange(ids.shape[1], device=ids.device)
+                ratio = ratio * (positions[None, :] >= starts.to(ids.device)[:, None])
+            q = spec.beta * ratio.cumsum(-1)[rows, cols]
+            return torch.stack([torch.zeros_like(q), q], -1)
+        logits = model(input_ids=ids, attention_mask=mask)[0][rows, cols].float()
         if spec.head == "token_cls":
             if logits.shape[-1] <= spec.positive_index:
                 raise ValueError(f"the model outputs {logits.shape[-1]} values per token; spec {spec.name!r} "
                                  f"reads class {spec.positive_index} of a classification head")
-            return logits.softmax(-1)[:, spec.positive_index].cpu()
+            if logits.shape[-1] == 2:
+                return logits if spec.positive_index == 1 else logits.flip(-1)
+            # N-way head: the positive class against the log-sum of all the others
+            rest = torch.cat([logits[:, : spec.positive_index], logits[:, spec.positive_index + 1:]], -1)
+            return torch.stack([rest.logsumexp(-1), logits[:, spec.positive_index]], -1)
         if logits.shape[-1] != 1:
             raise ValueError(f"a value head outputs 1 value per token, this model outputs {logits.shape[-1]}")
-        value = logits[:, 0]
-        return (value.sigmoid() if spec.value_activation == "sigmoid" else value).cpu()
+        value = logits[:, 0]  # softmax([0, v])[1] == sigmoid(v); identity heads read v itself from column 1
+        return torch.stack([torch.zeros_like(value), value], -1)
 
     # ----------------------------------------------------------------- reference
 

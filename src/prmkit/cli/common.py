@@ -34,6 +34,29 @@ def parse_options(pairs: Optional[List[str]]) -> dict[str, Any]:
     return options
 
 
+def build_config(cls: Any, fields: dict[str, Any], what: str) -> Any:
+    """``cls(**fields)`` for a config dataclass, naming unknown fields, and reading numbers that YAML 1.1
+    leaves as strings (``lr=1e-3`` parses as the string ``"1e-3"``) by the field's declared type."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        fail(f"unknown {what} field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values = {}
+    for key, value in fields.items():
+        kinds = [t for t in typing.get_args(hints[key]) or (hints[key],) if t in (int, float)]
+        if isinstance(value, str) and kinds:
+            try:
+                value = kinds[0](value)
+            except ValueError:
+                fail(f"{what} field {key}: {value!r} is not a {kinds[0].__name__}")
+        values[key] = value
+    return cls(**values)
+
+
 def progress(items: Iterable[Any], description: str) -> Iterator[Any]:
     """Show a live count and elapsed time on stderr while ``items`` is consumed."""
     from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

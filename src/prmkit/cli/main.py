@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from ..errors import DataError
-from .common import err, fail, out, parse_options, progress, report_read
+from .common import build_config, err, fail, out, parse_options, progress, report_read
 
 app = typer.Typer(help="prmkit: process reward models end to end.", no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Read, convert and describe PRM datasets.", no_args_is_help=True)
@@ -124,25 +124,21 @@ def train(
     overrides: Optional[List[str]] = typer.Argument(None, help="TrainConfig fields as key=value, e.g. lr=1e-4 labels=hard."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of TrainConfig fields (overrides win)."),
 ) -> None:
-    """Train a PRM on step labels (soft or hard) with the spec that will score it; rerun to resume."""
-    import dataclasses
-
+    """Train a PRM (step labels soft or hard, outcome, or implicit) with the spec that will score it; rerun to resume."""
     import yaml
 
     from ..pipelines.train import TrainConfig, run
 
     fields = yaml.safe_load(config.read_text()) if config else {}
     fields.update(parse_options(overrides))
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        fail(f"unknown training field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     try:
-        summary = run(TrainConfig(**fields), log=lambda line: out.print(line, highlight=False))
+        summary = run(build_config(TrainConfig, fields, "training"), log=lambda line: out.print(line, highlight=False))
     except (TypeError, ValueError, DataError) as e:
         fail(str(e).strip('"'))
     for what, n in summary["report"].items():
         err.print(f"{n:>8}  {what}", highlight=False)
+    if summary["train_seconds"]:
+        err.print(f"{summary['tokens'] / summary['train_seconds']:>8.0f}  training tokens/s", highlight=False)
 
 
 @ls_app.command("formats")
