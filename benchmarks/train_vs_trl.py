@@ -4,7 +4,10 @@ In one run, on the same backbone (the synthetic world's bundled policy, a small 
 ``AutoModelForTokenClassification`` so both sides get a fresh 2-way head) and the same labelled steps:
 
 * **prmkit**: ``prmkit.pipelines.train.run(TrainConfig(...))`` with its default settings apart from the
-  shared ones below, in a subprocess of this venv;
+  shared ones below and ``spec="trl-prm"`` (a 2-way token head read at the ``\n`` that ends each step, the
+  question followed by ``\n``: TRL's own rendering, so both sides train on nearly the same tokens and
+  tokens/s compares like for like), in a subprocess of this venv. Its other defaults stay, length-grouped
+  batches (``group_by_length=True``) among them;
 * **TRL**: ``PRMTrainer`` / ``PRMConfig`` of the last TRL release that ships them, in its own venv made by
   this script (``.bench-venvs/trl-<version>``, reused when its pins match), with the same torch,
   transformers, datasets and accelerate as this venv (and peft and scipy, which transformers imports
@@ -20,18 +23,28 @@ own data collator, patched into ``transformers.Trainer``):
 
 * tokens/s: real (non-padding) tokens of every batch the trainer processed, over ``train_runtime``,
   the Trainer's wall time of the training loop (model loading and tokenization excluded). Each side
-  counts its own rendering (prmkit: question, blank line, steps each ending in its `` ки`` tag; TRL:
-  BOS, prompt, steps each ending in ``\n``), so solutions/s is printed too;
+  counts its own rendering: TRL's is BOS, prompt, then each step followed by ``\n``; prmkit's ``trl-prm``
+  spec is question, ``\n``, then each step followed by ``\n`` (with the policy's tokenizer, which adds no
+  BOS itself), so both sides have the same number of tokens per solution and differ in one token (TRL's
+  leading BOS, prmkit's ``\n`` after the question); solutions/s is printed too, with the ratio of tokens
+  per solution;
 * padding: the share of padding tokens in those batches;
 * peak memory: the training process's peak RSS (``ru_maxrss``; on CUDA ``max_memory_allocated``);
 * first-error F1: ``prmkit eval processbench`` of each trained model on a held-out world set
   (prmkit's model through its saved spec, TRL's through ``--spec trl-prm``).
 
 Data: ``prmkit world export`` (offline, exact labels): the training set in TRL's stepwise format
-(``prompt``, ``completions``, ``labels``), which both trainers read, and a ProcessBench-format eval set.
+(``prompt``, ``completions``, ``labels``), which both trainers read, and a ProcessBench-format eval set,
+both with ``--steps 2-12`` steps per problem by default (``--steps``). The broad range is deliberate:
+real PRM training sets (Math-Shepherd, PRM800K) have a wide spread of solution lengths, while the world's
+own default of 3-6 steps gives an unusually narrow one (about 56-124 tokens), which makes padding, and so
+batching strategy, matter far less than it does on real data. With 2-12 steps the training solutions run
+from about 40 to 270 tokens (median 125); the run prints the training set's length distribution (min / median / max
+tokens, in TRL's rendering) and each side's padding share, so the effect of the spread is visible.
 
-    .venv/bin/python benchmarks/train_vs_trl.py            # about 3 minutes on 2 cores (the first run: +2 for the venv)
-    .venv/bin/python benchmarks/train_vs_trl.py --keep     # reuse the data sets of the last run
+    .venv/bin/python benchmarks/train_vs_trl.py            # about 4 minutes on 2 cores (the first run: +2 for the venv)
+    .venv/bin/python benchmarks/train_vs_trl.py --keep     # reuse the data sets of the last run if made with the same
+                                                           # --n, --n-eval and --steps (else they are made again)
 
 Everything (data, models, logs, ``results.json``) goes to ``--work`` (``runs/bench-train-vs-trl``).
 """
@@ -141,12 +154,13 @@ def _finish(stats: dict, out: Path) -> None:
 
 
 def side_prmkit(cfg: dict) -> dict:
-    """prmkit's trainer, its defaults except the shared settings."""
+    """prmkit's trainer, its defaults except the shared settings and TRL's rendering (``spec="trl-prm"``).
+    ``labels="hard"``: TRL trains on 0/1 labels; the world's labels are booleans, so it changes nothing."""
     import dataclasses
 
     from prmkit.pipelines.train import TrainConfig, run
 
-    config = TrainConfig(model="bundled-policy", data=cfg["data"], out=cfg["out"], spec="prmkit", labels="hard",
+    config = TrainConfig(model="bundled-policy", data=cfg["data"], out=cfg["out"], spec="trl-prm", labels="hard",
                          epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
                          max_length=cfg["max_length"], seed=cfg["seed"], save_steps=10**9)
     summary = run(config)
@@ -185,7 +199,7 @@ def side_trl(cfg: dict) -> dict:
         step_separator="\n", train_on_last_step_only=False, eval_strategy="no", save_strategy="no",
         report_to=[], dataloader_num_workers=0, **matched)
     trainer = PRMTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-    lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
+    lengths = sorted(len(x) for x in trainer.train_dataset["input_ids"])
     trainer.train()
     trainer.save_model(cfg["out"])
     tokenizer.save_pretrained(cfg["out"])
@@ -194,7 +208,8 @@ def side_trl(cfg: dict) -> dict:
              "step_separator", "train_on_last_step_only", "max_completion_length", "train_sampling_strategy",
              "group_by_length")
     return {"config": {k: str(getattr(args, k)) for k in shown if hasattr(args, k)},
-            "dataset_tokens": sum(lengths), "truncated_rows": sum(n >= cfg["max_length"] for n in lengths)}
+            "dataset_tokens": sum(lengths), "truncated_rows": sum(n >= cfg["max_length"] for n in lengths),
+            "dataset_lengths": {"min": lengths[0], "median": lengths[len(lengths) // 2], "max": lengths[-1]}}
 
 
 def run_side(side: str, config_path: Path) -> None:
@@ -271,14 +286,38 @@ def f1(python_cli: Path, eval_file: Path, model: Path, out: Path, log: Path, env
     return json.loads(out.read_text())["average_f1"]
 
 
+def length_spread(data: Path, tokenizer_dir: Path) -> dict:
+    """Token lengths of the training solutions in TRL's rendering (BOS, prompt, then each step's tokens
+    followed by the separator's: ``PRMTrainer.tokenize_row``), before any truncation."""
+    import statistics
+
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    sep = len(tokenizer.encode("\n", add_special_tokens=False))
+    bos = int(tokenizer.bos_token_id is not None)
+    rows = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+    lengths = sorted(bos + len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"])
+                     + sum(len(tokenizer(c, add_special_tokens=False)["input_ids"]) + sep for c in r["completions"])
+                     for r in rows)
+    steps = sorted(len(r["completions"]) for r in rows)
+    q = statistics.quantiles(lengths, n=10)
+    return {"min": lengths[0], "p10": q[0], "median": statistics.median(lengths), "p90": q[-1], "max": lengths[-1],
+            "mean": statistics.fmean(lengths), "steps_min": steps[0], "steps_max": steps[-1]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="training solutions (world problems, seed 21)")
     parser.add_argument("--n-eval", type=int, default=200, help="held-out ProcessBench-format solutions (seed 7)")
+    parser.add_argument("--steps", default="2-12",
+                        help="steps per problem of both data sets (prmkit world export --steps): broad, as real PRM "
+                             "data's length spread is; the world's own default 3-6 gives a narrow one")
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--lr", type=float, default=1e-3, help="a tiny model from a fresh head: higher than prmkit's 1e-4")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=512, help="the policy's context; solutions are ~60-130 tokens")
+    parser.add_argument("--max-length", type=int, default=512,
+                        help="the policy's context; with --steps 2-12 solutions are ~40-270 tokens")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads of each side (1: two threads on a busy 2-core machine oversubscribe)")
@@ -287,7 +326,8 @@ def main() -> None:
     parser.add_argument("--trl-defaults", action="store_true",
                         help="keep PRMConfig's own bf16=True and gradient_checkpointing=True (with use_cpu=True on a CPU)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-train-vs-trl")
-    parser.add_argument("--keep", action="store_true", help="reuse the data sets already in --work")
+    parser.add_argument("--keep", action="store_true",
+                        help="reuse the data sets already in --work if made with the same --n, --n-eval and --steps")
     parser.add_argument("--side", choices=["prmkit", "trl"], help=argparse.SUPPRESS)  # harness mode
     parser.add_argument("--side-config", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -311,14 +351,31 @@ def main() -> None:
     versions = ensure_trl_venv(venv, args.trl_version, work)
 
     data, eval_file = work / "train.trl-stepwise.jsonl", work / "eval.processbench.json"
-    if not (args.keep and data.exists()):
+    # what the data sets were made with: --keep reuses them only when it matches
+    manifest, made_with = work / "data.json", {"n": args.n, "n_eval": args.n_eval, "steps": args.steps,
+                                               "train_seed": 21, "eval_seed": 7}
+    same = manifest.exists() and json.loads(manifest.read_text()) == made_with
+    if args.keep and not same and (data.exists() or eval_file.exists()):
+        print(f"--keep: the data in {work} was not made with {made_with}: making it again")
+    reuse = args.keep and same
+    if not (reuse and data.exists()):
+        manifest.unlink(missing_ok=True)
+        print(f"exporting {args.n} training solutions (--steps {args.steps}) ...", flush=True)
         sh([prmkit_cli, "world", "export", data, "--n", args.n, "--seed", 21, "--format", "trl-stepwise",
-            "--source", "policy"], log=work / "export-train.log", env=env)
-    if not (args.keep and eval_file.exists()):
-        sh([prmkit_cli, "world", "export", eval_file, "--n", args.n_eval, "--seed", 7], log=work / "export-eval.log",
-           env=env)
+            "--source", "policy", "--steps", args.steps], log=work / "export-train.log", env=env)
+    if not (reuse and eval_file.exists()):
+        manifest.unlink(missing_ok=True)
+        print(f"exporting {args.n_eval} eval solutions (--steps {args.steps}) ...", flush=True)
+        sh([prmkit_cli, "world", "export", eval_file, "--n", args.n_eval, "--seed", 7, "--steps", args.steps],
+           log=work / "export-eval.log", env=env)
+    manifest.write_text(json.dumps(made_with))
     n_train = sum(1 for line in data.read_text().splitlines() if line.strip())
     from prmkit.world.policy import BUNDLED_POLICY
+
+    spread = length_spread(data, BUNDLED_POLICY)
+    print(f"training set: {n_train} solutions of {spread['steps_min']}-{spread['steps_max']} labelled steps (the answer "
+          f"line included; the policy may add or drop steps); tokens (TRL's rendering) min {spread['min']} / median {spread['median']:g} / max {spread['max']} "
+          f"(p10 {spread['p10']:g}, p90 {spread['p90']:g}, mean {spread['mean']:.1f})", flush=True)
 
     results = {}
     for side, python in (("prmkit", MAIN_PYTHON), ("trl", venv / "bin" / "python")):
@@ -352,15 +409,17 @@ def main() -> None:
              "solutions_per_s": pk["solutions_per_s"] / trl["solutions_per_s"], "tokens_per_solution": pk["tokens"] / trl["tokens"]}
 
     mem = "peak CUDA MB" if cuda else "peak RSS MB"
-    print(f"\n{n_train} training solutions, {args.epochs:g} epoch(s), batch {args.batch_size}, lr {args.lr:g}, "
+    print(f"\n{n_train} training solutions ({args.steps} steps; tokens min {spread['min']} / median "
+          f"{spread['median']:g} / max {spread['max']}), {args.epochs:g} epoch(s), batch {args.batch_size}, lr {args.lr:g}, "
           f"max_length {args.max_length}, torch threads {args.threads}; eval: {args.n_eval} solutions; "
           f"TRL {versions['trl']} (PRMConfig {'defaults' if args.trl_defaults else 'fp32, no gradient checkpointing'})")
-    head = f"{'side':8} {'tokens':>8} {'train s':>8} {'tokens/s':>9} {mem:>12} {'PB F1':>6} {'pad %':>6} {'steps':>6}"
+    head = (f"{'side':8} {'tokens':>8} {'train s':>8} {'tokens/s':>9} {'sol/s':>7} {mem:>12} {'PB F1':>6} {'pad %':>6} "
+            f"{'steps':>6}")
     print(head)
     print("-" * len(head))
     for name, s in (("prmkit", pk), ("TRL", trl)):
-        print(f"{name:8} {s['tokens']:8d} {s['train_runtime']:8.1f} {s['tokens_per_s']:9.0f} {s['peak_mb']:12.0f} "
-              f"{s['pb_f1']:6.3f} {100 * s['padding_share']:6.1f} {s['trained_steps']:6d}")
+        print(f"{name:8} {s['tokens']:8d} {s['train_runtime']:8.1f} {s['tokens_per_s']:9.0f} {s['solutions_per_s']:7.1f} "
+              f"{s['peak_mb']:12.0f} {s['pb_f1']:6.3f} {100 * s['padding_share']:6.1f} {s['trained_steps']:6d}")
     print(f"prmkit/TRL tokens/s: {ratio['tokens_per_s']:.2f}x")
     print(f"prmkit/TRL peak memory: {ratio['peak_memory']:.2f}x")
     print(f"prmkit/TRL solutions/s: {ratio['solutions_per_s']:.2f}x (prmkit's rendering has "
@@ -374,6 +433,7 @@ def main() -> None:
 
     everything = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                   "trl_venv": str(venv), "trl_venv_versions": versions, "pins": PINS, "train_solutions": n_train,
+                  "train_lengths": spread,
                   "results": results, "ratio": ratio, "acceptance": passed, "load_average": os.getloadavg()}
     (work / "results.json").write_text(json.dumps(everything, indent=2, default=str))
     print(f"results written to {work / 'results.json'}")

@@ -7,6 +7,8 @@ with ``prmkit.pipelines.train`` and compare on held-out problems:
 * **hard**: the same, labels thresholded at 0.5;
 * **outcome**: the outcome-model baseline, last step only, final-answer labels;
 * **implicit**: an implicit PRM (beta * log pi/pi_ref), trained on the outcome labels only;
+* **implicit-mc**: the implicit parameterisation trained on the soft MC labels at every step (sigmoid of the
+  cumulative log-ratio is a Q-value, which is what an MC label estimates);
 * optional extra variants: ``words`` (LM-head `` +``/`` -``), ``value`` (scalar head), ``lora``, ``minilm``
   (the pretrained MiniLM-L6 encoder as backbone).
 
@@ -37,6 +39,7 @@ VARIANTS = {
     "hard": dict(spec="prmkit", labels="hard"),
     "outcome": dict(spec="prmkit", labels="hard", target="outcome"),
     "implicit": dict(spec="prmkit-implicit", labels="hard", lr=1e-4, beta=0.5),
+    "implicit-mc": dict(spec="prmkit-implicit", target="steps", labels="soft", lr=1e-4, beta=0.5),
     "words": dict(spec="prmkit-words", labels="soft"),
     "value": dict(spec="prmkit-value", labels="soft"),
     "lora": dict(spec="prmkit", labels="soft", lora_r=16, lora_alpha=32, lr=3e-3),
@@ -86,8 +89,8 @@ def main() -> None:
     parser.add_argument("--train-n", type=int, default=2000, help="problems to label when --train is absent")
     parser.add_argument("--bench", type=int, default=500, help="held-out benchmark problems")
     parser.add_argument("--bon-problems", type=int, default=200)
-    parser.add_argument("--variants", default="soft,hard,outcome,implicit")
-    parser.add_argument("--epochs", type=float, default=6)
+    parser.add_argument("--variants", default="soft,hard,outcome,implicit,implicit-mc")
+    parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()

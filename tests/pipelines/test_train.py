@@ -167,8 +167,9 @@ def test_implicit_prm_scores_are_the_cumulative_log_ratio(small_data, tmp_path):
     logs.clear()
     run(dataclasses.replace(cfg, out=str(out), epochs=3), log=logs.append)
     assert not any("cached reference" in line for line in logs)
-    with pytest.raises(ValueError, match="outcome labels"):
-        run(dataclasses.replace(cfg, out=str(tmp_path / "x"), target="steps"), log=logs.append)
+    # the same parameterisation on step labels: one target per step, at each closing newline
+    steps = run(dataclasses.replace(cfg, out=str(tmp_path / "steps"), target="steps"), log=logs.append)
+    assert steps["report"]["trained steps"] == sum(len(e.solution.steps) for e in read(small_data / "train.jsonl"))
 
 
 def test_lora_trains_adapters_and_saves_a_merged_scorer(small_data, tmp_path):

@@ -277,8 +277,6 @@ def run(config: TrainConfig, log: Any = print) -> dict:
     examples = list(read(config.data, config.data_format))[: config.limit]
     model, tokenizer, spec, reference = _load(config)
     target = config.target or ("outcome" if spec.head == "implicit" else "steps")
-    if spec.head == "implicit" and target != "outcome":
-        raise ValueError("an implicit PRM learns step rewards from outcome labels: use target=outcome")
     report: Counter = Counter()
     scorer = HFStepScorer(model, tokenizer, spec, max_length=config.max_length, reference=reference)
     features = encode_examples(examples, scorer, config.labels, report, target)
