@@ -30,7 +30,7 @@ import json
 import time
 from pathlib import Path
 
-from prmkit.data import read, write
+from prmkit.data import write
 from prmkit.pipelines import evaluate, train
 from prmkit.world.export import world_examples
 

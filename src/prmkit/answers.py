@@ -12,7 +12,7 @@ import re
 import threading
 from typing import Any, Optional
 
-__all__ = ["extract_answer", "answers_equal", "grade", "STYLES"]
+__all__ = ["extract_answer", "marked_answer", "answers_equal", "grade", "STYLES"]
 
 STYLES = ("auto", "boxed", "gsm8k", "the-answer-is", "prm800k", "last-number")
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
@@ -194,6 +194,23 @@ def answers_equal(pred: Any, gold: Any, *, timeout_s: Optional[int] = 5) -> bool
         return False
 
 
+def marked_answer(text: Any, *, style: str = "auto") -> Optional[str]:
+    """Like ``extract_answer``, but ``auto`` only trusts explicit markers (boxed, ``####``, "the answer is",
+    ``# Answer``), never a bare last number: is this step the one that states the final answer?
+
+    Example:
+        >>> marked_answer("2 + 2 = 4") is None, marked_answer("The answer is 4.")
+        (True, '4')
+    """
+    if style != "auto":
+        return extract_answer(text, style=style)
+    for name in ("boxed", "gsm8k", "the-answer-is", "prm800k"):
+        found = extract_answer(text, style=name)
+        if found:
+            return found
+    return None
+
+
 def grade(solution_text_or_answer: Any, gold: Any) -> bool:
     """Extract the final answer from a solution (or take a bare answer) and compare it to ``gold``.
 
@@ -214,9 +231,7 @@ def grade(solution_text_or_answer: Any, gold: Any) -> bool:
     text = solution_text_or_answer
     if not isinstance(text, str):
         return answers_equal(text, gold)
-    answer = None
-    for name in ("boxed", "gsm8k", "the-answer-is", "prm800k"):
-        answer = answer or extract_answer(text, style=name)
+    answer = marked_answer(text)
     if answer is None:
         short = "\n" not in text.strip() and len(text.strip()) <= 64
         answer = text.strip() if short else extract_answer(text, style="last-number")

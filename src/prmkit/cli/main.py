@@ -32,6 +32,9 @@ app.add_typer(world_app, name="world")
 from .annotate import annotate_app  # noqa: E402
 
 app.add_typer(annotate_app, name="annotate")
+from .search import search  # noqa: E402
+
+app.command("search")(search)
 _register_eval(app)
 
 OPTION_HELP = "Format option as key=value (repeatable), e.g. -o neutral=negative."

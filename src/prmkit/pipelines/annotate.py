@@ -17,13 +17,13 @@ import hashlib
 import json
 import math
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import metrics
+from ..backends import mask_secrets
 from ..annotate import LABELERS
 from ..annotate.consensus import LEVELS, consensus, first_error_verdict
 from ..annotate.judge import PROMPTS
@@ -130,7 +130,7 @@ class AnnotateConfig:
     def method_settings(self, method: str) -> dict:
         """The settings that decide ``method``'s labels (checked when a job folder is reused; backend
         options count, since batch size or device can change the samples)."""
-        rollout = {"generator": self.generator, "generator_options": _mask(self.generator_options),
+        rollout = {"generator": self.generator, "generator_options": mask_secrets(self.generator_options),
                    "template": self.template, "separator": self.separator,
                    "temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed,
                    "round_size": self.round_size, "chunk_size": self.chunk_size}
@@ -139,7 +139,7 @@ class AnnotateConfig:
         if method == "binary-search":
             return {**rollout, "probe_size": self.probe_size, "max_probes": self.max_probes}
         if method == "judge":
-            return {"judge": self.judge, "judge_options": _mask(self.judge_options), "prompt": self.judge_prompt,
+            return {"judge": self.judge, "judge_options": mask_secrets(self.judge_options), "prompt": self.judge_prompt,
                     "samples": self.judge_samples,
                     "temperature": self.judge_temp, "max_tokens": self.judge_max_tokens, "seed": self.seed,
                     "chunk_size": self.chunk_size}
@@ -274,15 +274,9 @@ def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
     os.replace(tmp, out / "report.json")  # atomic: a reader never sees half a report
     return report
 
-
-def _mask(options: dict) -> dict:
-    """Backend options with secrets (``api_key=...``) masked, for reports and the job store."""
-    return {k: "***" if re.search(r"key|token|secret|password", k, re.I) else v for k, v in options.items()}
-
-
 def _redacted(config: dict) -> dict:
-    return {**config, "generator_options": _mask(config["generator_options"]),
-            "judge_options": _mask(config["judge_options"])}
+    return {**config, "generator_options": mask_secrets(config["generator_options"]),
+            "judge_options": mask_secrets(config["judge_options"])}
 
 
 def _by_outcome(examples: list[Example], labels: list[Optional[StepLabels]], threshold: float) -> dict:

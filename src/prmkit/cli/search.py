@@ -1,0 +1,78 @@
+"""`prmkit search`: PRM-guided search at test time, accuracy against compute for each method and N."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, List, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from .common import err, fail, out, parse_options
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """A bar per method: searches done, elapsed and remaining time."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description:>24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err) as bar:
+        def start(description: str, total: int) -> Any:
+            task = bar.add_task(description, total=total)
+            return lambda: bar.advance(task)
+
+        yield start
+
+
+def print_summary(summary: dict) -> None:
+    table = Table("method", "N", "PRM pick", "PRM-weighted vote", "majority vote", "gen tokens", "PRM tokens", "s",
+                  box=box.SIMPLE, title=f"accuracy on {summary['problems']} problems (per problem: mean compute)")
+    for method, rows in summary["accuracy"].items():
+        for n, row in rows.items():
+            table.add_row(method, n, f"{row['prm']:.3f}", f"{row['weighted']:.3f}", f"{row['majority']:.3f}",
+                          f"{row['generated_tokens']:,.0f}", f"{row['prm_tokens']:,.0f}", f"{row['seconds']:.2f}",
+                          end_section=n == list(rows)[-1])
+    out.print(table)
+
+
+def search(
+    data: str = typer.Argument(..., help="Problems with reference answers (any readable format; solutions are ignored)."),
+    model: str = typer.Option(..., "--model", "-m", help="PRM: model folder, hub id or pkg.mod:Class."),
+    method: List[str] = typer.Option(["best-of-n", "beam"], "--method", help="best-of-n, early-rejection, beam, dvts, "
+                                     "mcts (repeat the option for several)."),
+    generator: str = typer.Option("bundled-policy", "--generator", help="Policy: model folder, hub id, bundled-policy "
+                                  "or http://host:port/v1."),
+    n: str = typer.Option("1,2,4,8,16", "--n", help="Comma-separated budgets N."),
+    beam_width: int = typer.Option(4, help="Children per expanded node (beam, DVTS, MCTS)."),
+    aggregate: Optional[str] = typer.Option(None, help="Step-score aggregation (default: min for Best-of-N and MCTS, "
+                                            "last for beam and DVTS)."),
+    spec: Optional[str] = typer.Option(None, help="PRM family, if the model folder carries none."),
+    generator_option: Optional[List[str]] = typer.Option(None, "--generator-option", "-g", help="key=value."),
+    temperature: float = typer.Option(0.8),
+    max_step_tokens: int = typer.Option(64, help="New tokens at most per step."),
+    max_steps: int = typer.Option(16),
+    template: str = typer.Option("{question}\n", help="Prompt before the steps ({question})."),
+    separator: str = typer.Option("\n", help="Ends every step."),
+    limit: Optional[int] = typer.Option(None, help="Search the first N problems only."),
+    seed: int = typer.Option(0),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write search.jsonl and summary.json here."),
+) -> None:
+    """PRM-guided search (Best-of-N, early rejection, beam, DVTS, MCTS): accuracy of each pick and compute per N."""
+    from ..pipelines.search import SearchConfig, run
+
+    try:
+        config = SearchConfig(data=data, model=model, generator=generator, out=str(out_dir) if out_dir else None,
+                              spec=spec, methods=tuple(method), n=tuple(int(k) for k in n.split(",")),
+                              beam_width=beam_width, aggregate=aggregate, template=template, separator=separator,
+                              temperature=temperature, max_step_tokens=max_step_tokens, max_steps=max_steps,
+                              generator_options=parse_options(generator_option), limit=limit, seed=seed)
+        with _progress() as progress:
+            summary = run(config, progress)
+    except (ValueError, KeyError) as e:
+        fail(str(e).strip('"'))
+    print_summary(summary)
+    if out_dir:
+        out.print(f"wrote {out_dir / 'search.jsonl'} and {out_dir / 'summary.json'}", highlight=False)

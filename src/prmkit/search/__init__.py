@@ -1,0 +1,15 @@
+"""PRM-guided search at test time: strategies built from shared primitives, behind one signature.
+
+``SEARCHERS`` maps names to strategies (``pkg.mod:fn`` plugs in your own): each is called as
+``fn(problem, policy, scorer, n, **options)`` and returns a ``SearchResult``.
+"""
+
+SEARCHERS: dict[str, str] = {
+    "best-of-n": "prmkit.search.strategies:best_of_n",
+    "early-rejection": "prmkit.search.strategies:early_rejection",
+    "beam": "prmkit.search.strategies:beam_search",
+    "dvts": "prmkit.search.strategies:dvts",
+    "mcts": "prmkit.search.strategies:mcts",
+}
+
+__all__ = ["SEARCHERS"]
