@@ -18,13 +18,9 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/prmkit ls formats
 	$(VENV)/bin/prmkit data stats $(DATA)/processbench
-	$(VENV)/bin/prmkit data stats $(DATA)/prmbench --by classification
 	$(VENV)/bin/prmkit eval bon $(DATA)/qwen25_math_bon
-	$(VENV)/bin/prmkit eval pairwise $(DATA)/rewardmath/rewardbench_math_prm_scores/*.json.gz --skip-invalid
-	$(VENV)/bin/prmkit annotate tool $(DATA)/gsm8k/example_model_solutions.jsonl.gz --format gsm8k-solutions --out runs/demo/tool
-	$(VENV)/bin/prmkit annotate compare --world 24 --out runs/demo/annotate-world
+	$(VENV)/bin/prmkit quickstart --out runs/demo/quickstart
 
 test: install
 	$(PY) -m pytest -q

@@ -112,6 +112,8 @@ def run(config: SearchConfig, progress: Optional[Callable[[str, int], Any]] = No
                         max_step_tokens=config.max_step_tokens, max_steps=config.max_steps,
                         answer_style=config.answer_style)
     scorer = load_scorer(config.model, spec=config.spec, **config.scorer_options)
+    if hasattr(scorer, "incremental"):  # HF scorers: read only each candidate's new step
+        scorer.incremental = True
     problems, seen = [], set()
     for ex in read(config.data, config.data_format):
         if ex.problem.id not in seen and ex.problem.answer is not None:

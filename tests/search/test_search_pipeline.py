@@ -1,0 +1,51 @@
+"""`prmkit search` and `prmkit quickstart` end to end on the bundled policy with a PRM trained here."""
+
+import json
+
+import pytest
+
+from prmkit.data import write
+from prmkit.pipelines.train import TrainConfig, run as train
+from prmkit.world.export import world_examples
+
+
+@pytest.fixture(scope="module")
+def prm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("prm")
+    write(world_examples(32, seed=5), folder / "train.jsonl", "prmkit")
+    train(TrainConfig(model="bundled-policy", data=str(folder / "train.jsonl"), out=str(folder / "prm"),
+                      spec="prmkit-implicit", target="outcome", epochs=1, lr=3e-4, beta=0.5), log=lambda s: None)
+    return folder / "prm"
+
+
+def test_search_cli_reports_accuracy_and_compute_per_method_and_n(prm, tmp_path, prmkit_cli):
+    problems = tmp_path / "problems.jsonl"
+    write(world_examples(4, source="injected", seed=6), problems, "prmkit")
+    prmkit_cli("search", problems, "--model", prm, "--method", "best-of-n", "--method", "beam", "--method", "mcts",
+               "--n", "1,4", "--out", tmp_path / "s")
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["problems"] == 4 and set(summary["accuracy"]) == {"best-of-n", "beam", "mcts"}
+    for method, rows in summary["accuracy"].items():
+        assert set(rows) == {"1", "4"}
+        assert rows["4"]["generated_tokens"] > rows["1"]["generated_tokens"] > 0, method
+        assert rows["4"]["prm_tokens"] > 0 and 0.0 <= rows["4"]["prm"] <= 1.0
+    records = [json.loads(line) for line in (tmp_path / "s" / "search.jsonl").read_text().splitlines()]
+    assert len(records) == 4 * 3 * 2
+    bon4 = [r for r in records if r["method"] == "best-of-n" and r["n"] == 4]
+    assert all(len(r["candidates"]) == 4 and all(len(c["scores"]) == len(c["steps"]) for c in r["candidates"])
+               for r in bon4)
+    # the answers are graded against the problems' own
+    assert all(r["correct"]["majority"] == (r["picks"]["majority"] == r["answer"]) for r in bon4)
+
+
+def test_quickstart_small_runs_every_stage_and_writes_the_report(tmp_path):
+    from prmkit.pipelines.quickstart import QuickstartConfig, run
+
+    lines = []
+    summary = run(QuickstartConfig(out=str(tmp_path / "q"), train_problems=24, bench_problems=16, search_problems=3,
+                                   n=(1, 2), k=2, epochs=1), log=lines.append)
+    assert [line.split("]")[0] for line in lines if line.startswith("[")] == [f"[{k}/5" for k in range(1, 6)]
+    assert summary["labels"]["quality"]["solutions"] == 24
+    assert set(summary["search"]) == {"best-of-n", "beam"}
+    report = (tmp_path / "q" / "report.html").read_text()
+    assert report.count("<svg") == 2 and "first error" in report and "hsl(" in report
