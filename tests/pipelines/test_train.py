@@ -126,8 +126,8 @@ def test_lm_word_and_value_heads_train_and_score_with_no_glue(small_data, tmp_pa
 
     out = tmp_path / spec
     summary = run(TrainConfig(model="bundled-policy", data=str(small_data / "train.jsonl"), out=str(out), spec=spec,
-                              epochs=2, lr=1e-3, eval_data=str(small_data / "eval.json"), eval_steps=3),
-                  log=lambda s: None)
+                              epochs=2, lr=1e-3, eval_data=str(small_data / "eval.json"), eval_steps=3,
+                              gradient_checkpointing=spec == "prmkit-value"), log=lambda s: None)
     assert math.isfinite(summary["train_loss"]) and summary["spec"] == spec
     # periodic evaluation on the ProcessBench-format set, every 3 optimiser steps and at the end
     assert [h["step"] for h in summary["eval_history"]][:2] == [3, 6]
