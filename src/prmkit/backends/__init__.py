@@ -20,6 +20,7 @@ __all__ = ["SCORERS", "GENERATORS", "LOCAL_MODELS", "StepScorer", "Generator", "
 SCORERS: dict[str, str] = {
     "hf": "prmkit.backends.hf_transformers:HFStepScorer",
     "fake": "prmkit.backends.fake:FakeScorer",
+    "server": "prmkit.backends.prm_http:PRMServerScorer",
 }
 
 GENERATORS: dict[str, str] = {
@@ -55,12 +56,17 @@ def load_scorer(model: str, *, spec: Optional[str] = None, **kwargs: Any) -> Ste
     """Build a scorer from a name, a model path or hub id, or an import path.
 
     Args:
-        model: ``"fake"``; a key of ``SCORERS`` or ``"pkg.mod:Class"`` (constructed with ``**kwargs``);
+        model: ``"fake"``; ``http(s)://host:port`` (a ``prmkit serve`` server); a key of ``SCORERS`` or
+            ``"pkg.mod:Class"`` (constructed with ``**kwargs``);
             otherwise a Hugging Face model folder or hub id, loaded by ``HFStepScorer.from_pretrained``.
         spec: the PRM family (a name from ``prmkit.backends.families.FAMILIES``) for HF models;
             optional when the model folder carries a ``prmkit_spec.json`` or the hub id has a preset.
         **kwargs: passed to the scorer (``device``, ``dtype``, ``max_batch_tokens``, ...).
     """
+    if model.startswith(("http://", "https://")):  # a `prmkit serve` server
+        from .prm_http import PRMServerScorer
+
+        return PRMServerScorer(model, **kwargs)
     if model in SCORERS and model != "hf" or (":" in model and not os.path.exists(model)):
         return resolve(model, SCORERS, "scorer")(**kwargs)
     from .hf_transformers import HFStepScorer

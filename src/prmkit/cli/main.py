@@ -37,6 +37,30 @@ from .search import search  # noqa: E402
 app.command("search")(search)
 
 
+@app.command("serve")
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help="Scorer: model folder, hub id, 'fake' or pkg.mod:Class."),
+    spec: Optional[str] = typer.Option(None, help="PRM family, if the model folder carries none."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --token."),
+    port: int = typer.Option(8000),
+    token: Optional[str] = typer.Option(None, envvar="PRMKIT_TOKEN", help="Bearer token clients must send."),
+    separator: str = typer.Option("\n", help="Splits raw texts into steps."),
+    max_batch_items: int = typer.Option(64, help="Micro-batching: solutions per scorer call at most."),
+    max_wait_ms: float = typer.Option(0.0, help="Micro-batching: also wait this long for more requests."),
+) -> None:
+    """Serve step rewards over HTTP: /v1/score, OpenRLHF /get_reward, vLLM-style /pooling, /health, /metrics."""
+    from ..server import ServeConfig
+    from ..server import serve as run_server
+
+    try:
+        config = ServeConfig(model=model, spec=spec, host=host, port=port, token=token,
+                             separator=separator.encode().decode("unicode_escape"), max_batch_items=max_batch_items,
+                             max_wait_ms=max_wait_ms)
+    except ValueError as e:
+        fail(str(e))
+    run_server(config)
+
+
 @app.command("quickstart")
 def quickstart(
     out_dir: Path = typer.Option(Path("runs/quickstart"), "--out", help="Where everything goes; rerun to resume."),
