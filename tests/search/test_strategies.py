@@ -103,3 +103,12 @@ def test_score_nodes_only_asks_for_unscored_nodes():
     nodes = [Node(("d0:1",), (0.1,)), Node(("d0:2",))]
     out = score_nodes(scorer, PROBLEM, nodes, compute)
     assert out[0] is nodes[0] and out[1].scores == (0.2,) and compute.score_calls == 1
+
+
+def test_votes_count_equal_answers_together():
+    from prmkit.search.strategies import SearchResult
+
+    nodes = [Node(("a",), (0.9,)), Node(("b",), (0.2,)), Node(("c",), (0.3,))]
+    r = SearchResult(nodes, Compute(), "min", ["7", "3.0", "3"])
+    assert r.pick("majority") == "3.0" and r.pick("prm") == "7"
+    assert r.pick("weighted") == "7"  # 0.9 against 0.2 + 0.3

@@ -55,7 +55,6 @@ class QuickstartConfig:
 def run(config: QuickstartConfig, log: Callable[[str], Any] = print, progress: Any = None) -> dict:
     """Run (or resume) every stage; returns the summary written to ``OUT/summary.json``."""
     from . import annotate, evaluate, search, train
-    from ..backends import LOCAL_MODELS  # noqa: F401  (bundled-policy is resolved by name below)
     from ..world.export import world_examples
     from ..world.policy import BUNDLED_POLICY
 

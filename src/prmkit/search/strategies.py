@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..aggregate import argmax, majority_vote, weighted_vote
+from ..metrics import cluster_answers
 from ..types import Problem
 from .primitives import Compute, Node, StepPolicy, node_answer, score_nodes, select_topk
 
@@ -47,11 +48,14 @@ class SearchResult:
         values = [c.value(self.aggregate) for c in self.candidates]
         if how == "prm":
             return self.answers[argmax(values)]
+        clusters = cluster_answers(self.answers)  # votes count equal answers together ("0.5" and "1/2")
         if how == "weighted":
-            return weighted_vote(self.answers, values)
-        if how == "majority":
-            return majority_vote(self.answers)
-        raise ValueError(f"unknown pick {how!r}; known: {', '.join(PICKS)}")
+            winner = weighted_vote(clusters, values)
+        elif how == "majority":
+            winner = majority_vote(clusters)
+        else:
+            raise ValueError(f"unknown pick {how!r}; known: {', '.join(PICKS)}")
+        return None if winner is None else self.answers[winner]
 
 
 def _result(candidates: list[Node], compute: Compute, how: str, style: str) -> SearchResult:
