@@ -16,15 +16,14 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from prmkit.server import launch
 from prmkit.world.export import world_examples
 
 
@@ -49,21 +48,7 @@ def default_prm(folder: Path) -> str:
 
 
 def start(model: str, batch: int) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [str(Path(sys.executable).with_name("prmkit")), "serve", "--model", model, "--port", str(port),
-           "--max-batch-items", str(batch)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return launch("--model", model, "--max-batch-items", str(batch), timeout=120)
 
 
 async def load(url: str, bodies: list[dict], clients: int, per_client: int) -> dict:
