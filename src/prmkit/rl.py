@@ -12,7 +12,8 @@ The transforms are pure functions on one solution's step rewards (``Sequence[flo
 * ``prof_filter``: keep the rollouts whose process and outcome rewards agree (PROF, process consistency
   filter): the correct ones the PRM rates highest and the wrong ones it rates lowest.
 
-``dense_rewards`` places each step's reward on the last token of that step, the shape RL trainers consume.
+``dense_rewards`` places each step's reward on the last token of that step (``step_end_tokens`` finds it),
+the shape RL trainers consume.
 ``trl_reward_function`` and ``verl_compute_score`` wrap any scorer (in process, or a ``prmkit serve`` URL
 through ``prmkit.backends.prm_http.PRMServerScorer``) in TRL's ``reward_funcs`` and verl's ``compute_score``
 signatures.
@@ -25,6 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 from .aggregate import aggregate
 
 __all__ = ["sum_form", "min_form", "clip", "delta", "CREDIT", "group_advantages", "prof_filter", "dense_rewards",
+           "step_end_tokens",
            "trl_reward_function", "verl_compute_score"]
 
 
@@ -110,6 +112,23 @@ def prof_filter(outcomes: Sequence[bool], process: Sequence[float], keep: float 
             group.sort(key=lambda i: (-process[i] if good else process[i], i))
             kept += group[: max(1, round(keep * len(group)))]
     return sorted(kept)
+
+
+def step_end_tokens(tokenizer: Any, completion: str, separator: str = "\n") -> list[int]:
+    """Index of the last token of each step of ``completion`` (steps split at ``separator``, empty ones
+    skipped), in the tokenization ``tokenizer(completion, add_special_tokens=False)``: where
+    ``dense_rewards`` puts each step's reward. Needs a fast tokenizer (character offsets)."""
+    import bisect
+
+    enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
+    token_ends = [end for _, end in enc["offset_mapping"]]
+    ends, at = [], 0
+    for piece in completion.split(separator):
+        start, at = at, at + len(piece) + len(separator)
+        if piece.strip():
+            last_char = start + len(piece.rstrip())  # the step's last visible character, exclusive
+            ends.append(min(bisect.bisect_left(token_ends, last_char), len(token_ends) - 1))
+    return ends
 
 
 def dense_rewards(step_end_tokens: Sequence[int], rewards: Sequence[float], length: int) -> Any:

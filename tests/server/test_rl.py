@@ -68,3 +68,19 @@ def test_grpo_run_rewarded_by_a_prmkit_prm_through_the_server(tmp_path, start_se
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_dense_rewards_land_on_the_last_token_of_each_step():
+    import transformers
+
+    from prmkit.rl import dense_rewards, step_end_tokens
+    from prmkit.world.policy import BUNDLED_POLICY
+
+    tok = transformers.AutoTokenizer.from_pretrained(str(BUNDLED_POLICY))
+    completion = "2 - 1 = 1\n1 * 3 = 3\n\nThe answer is 3.\n"
+    ends = step_end_tokens(tok, completion)
+    pieces = tok.convert_ids_to_tokens(tok(completion, add_special_tokens=False)["input_ids"])
+    assert [pieces[i] for i in ends] == [" 1", " 3", "."]  # each step's last token, separators excluded
+    dense = dense_rewards(ends, [0.9, 0.8, 0.1], len(pieces))
+    want = [{ends[0]: 0.9, ends[1]: 0.8, ends[2]: 0.1}.get(i, 0.0) for i in range(len(pieces))]
+    assert dense.tolist() == pytest.approx(want)
