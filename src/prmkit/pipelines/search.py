@@ -22,7 +22,7 @@ from ..answers import grade
 from ..data import read
 from ..registry import resolve
 from ..search import SEARCHERS
-from ..search.primitives import Compute, StepPolicy
+from ..search.primitives import StepPolicy
 from ..search.strategies import PICKS, SearchResult
 
 __all__ = ["SearchConfig", "run"]
@@ -93,10 +93,9 @@ def _options(config: SearchConfig, method: str) -> dict:
 
 def _first(result: SearchResult, n: int, largest: int) -> SearchResult:
     """The first ``n`` candidates of a best-of-N run at the largest N, with compute in proportion."""
-    c = result.compute
-    share = n / largest
-    compute = Compute(round(c.generated_tokens * share), round(c.prm_tokens * share), c.generate_calls,
-                      c.score_calls, c.seconds * share, c.prm_seconds * share)
+    c, share = result.compute, n / largest
+    compute = replace(c, generated_tokens=round(c.generated_tokens * share), prm_tokens=round(c.prm_tokens * share),
+                      seconds=c.seconds * share, prm_seconds=c.prm_seconds * share)
     return replace(result, candidates=result.candidates[:n], answers=result.answers[:n], compute=compute)
 
 
