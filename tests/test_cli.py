@@ -2,7 +2,12 @@
 
 import gzip
 import json
+import zlib
 
+import pytest
+
+from prmkit.data import example_to_dict
+from prmkit.types import Example, Problem, Solution, StepLabels, StepScores
 
 
 def test_stats_processbench(prmkit_cli, shared_data, tmp_path):
@@ -99,3 +104,129 @@ def test_soft_labels_survive_conversion(prmkit_cli, tmp_path):
     assert json.loads((tmp_path / "p.jsonl").read_text())["labels"] == {"values": [0.7, 0.25], "kind": "soft"}
     prmkit_cli("data", "convert", "--from", "prmkit", "--to", "trl-stepwise", tmp_path / "p.jsonl", tmp_path / "t.jsonl")
     assert json.loads((tmp_path / "t.jsonl").read_text())["labels"] == [0.7, 0.25]
+
+
+# --------------------------------------------------------------------------- files that cannot be read (issue 13)
+# Each unreadable file ends the command with one located line on stderr and exit code 2.
+
+
+def _record(i: int, subset: str = "s", **overrides) -> dict:
+    """One prmkit-format record with labels and scores, so every command can read it."""
+    ex = Example(Problem(f"p{i}", f"What is {i}+1?", str(i + 1), {"subset": subset}),
+                 Solution((f"{i}+1={i + 1}", f"so {i + 1}"), str(i + 1)),
+                 StepLabels((1, 1), "hard"), StepScores((0.9, 0.8)), correct=True)
+    return {**example_to_dict(ex), **overrides}
+
+
+def _lines(records) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def _truncated_gzip(path, complete: int = 10):
+    """A .jsonl.gz whose compressed stream stops right after line ``complete``, as an interrupted download."""
+    gz = zlib.compressobj(wbits=31)  # gzip header, no trailer: the stream never ends
+    path.write_bytes(gz.compress(_lines(_record(i) for i in range(complete))) + gz.flush(zlib.Z_FULL_FLUSH))
+    return path
+
+
+def _error_line(result) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    return result.stderr.strip()
+
+
+TRUNCATED = "truncated gzip file: the compressed data ends before its end marker"
+
+
+def test_truncated_gzip_names_the_line_it_stops_at(prmkit_cli, tmp_path):
+    bad = _truncated_gzip(tmp_path / "cut.jsonl.gz")
+    assert _error_line(prmkit_cli("data", "stats", bad, check=False)) == f"error: {bad}:11: {TRUNCATED}"
+    # not a record that --skip-invalid could step over: the rest of the file is gone
+    result = prmkit_cli("data", "stats", bad, "--skip-invalid", check=False)
+    assert _error_line(result) == f"error: {bad}:11: {TRUNCATED}"
+
+
+def test_gz_file_that_is_not_gzip(prmkit_cli, tmp_path):
+    bad = tmp_path / "plain.jsonl.gz"
+    bad.write_bytes(_lines([_record(1)]))
+    assert _error_line(prmkit_cli("data", "stats", bad, check=False)) == \
+        f"error: {bad}: not a gzip file despite its .gz name (it starts with b'{{\"')"
+
+
+def test_deeply_nested_json_is_located(prmkit_cli, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    array = tmp_path / "deep.json"
+    array.write_text(deep)
+    assert _error_line(prmkit_cli("data", "stats", array, check=False)) == \
+        f"error: {array}: invalid JSON (nested too deeply)"
+    lines = tmp_path / "deep.jsonl"
+    lines.write_bytes(_lines([_record(1)]) + deep.encode() + b"\n")
+    assert _error_line(prmkit_cli("data", "stats", lines, check=False)) == \
+        f"error: {lines}:2: invalid JSON (nested too deeply)"
+
+
+def test_invalid_utf8_names_file_line_and_column(prmkit_cli, tmp_path):
+    lines = tmp_path / "latin1.jsonl"
+    lines.write_bytes(_lines([_record(1), _record(2)]) + b'{"prompt": "caf\xe9"}\n')
+    assert _error_line(prmkit_cli("data", "stats", lines, check=False)) == \
+        f"error: {lines}:3: invalid UTF-8 (byte 0xe9 at column 16)"
+    array = tmp_path / "latin1.json"
+    array.write_bytes(b'[\n' + json.dumps(_record(1)).encode() + b',\n  {"prompt": "\xff"}\n]\n')
+    assert _error_line(prmkit_cli("data", "stats", array, check=False)) == \
+        f"error: {array}:3: invalid UTF-8 (byte 0xff at column 15)"
+
+
+def test_utf8_bom_is_accepted_in_json_and_jsonl(prmkit_cli, tmp_path):
+    folder = tmp_path / "bom"
+    folder.mkdir()
+    bom = b"\xef\xbb\xbf"
+    (folder / "a.json").write_bytes(bom + json.dumps([_record(1), _record(2)]).encode())
+    (folder / "b.jsonl").write_bytes(bom + _lines([_record(3)]))
+    result = prmkit_cli("data", "stats", folder, "--json", tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text())["total"]["items"] == 3, result.stdout
+
+
+def test_data_values_are_never_read_as_markup(prmkit_cli, tmp_path):
+    src = tmp_path / "markup.jsonl"
+    records = [_record(1, subset="[bold]x[/bold]"), _record(2, labels="[/red]"), _record(3, subset="plain")]
+    src.write_bytes(_lines(records))
+    wrong = f"{src}:2: field 'labels': expected an object, got str '[/red]'"
+    assert _error_line(prmkit_cli("data", "stats", src, check=False)) == f"error: {wrong}"
+
+    result = prmkit_cli("data", "stats", src, "--skip-invalid")
+    assert "[bold]x[/bold]" in result.stdout and "\\[" not in result.stdout  # the group's row, as written
+    assert f"e.g. {wrong}" in result.stderr and "got str '[/red]'" in result.stderr
+    result = prmkit_cli("eval", "processbench", src, "--skip-invalid")
+    assert "[bold]x[/bold]" in result.stdout and "\\[" not in result.stdout
+
+
+def test_convert_into_a_directory(prmkit_cli, tmp_path):
+    src = tmp_path / "one.jsonl"
+    src.write_bytes(_lines([_record(1)]))
+    (tmp_path / "outdir").mkdir()
+    dst = f"{tmp_path / 'outdir'}/"
+    assert _error_line(prmkit_cli("data", "convert", src, dst, check=False)) == \
+        f"error: {dst}: is a directory, not an output file"
+    assert list((tmp_path / "outdir").iterdir()) == []
+
+
+def test_missing_file_named_like_a_hub_id_is_no_such_file(prmkit_cli):
+    # a relative owner/name path ending in a data suffix is a file, not a hub dataset (no 24 s of retries)
+    result = prmkit_cli("data", "stats", "nosuchowner/nosuchname.jsonl", check=False)
+    assert _error_line(result) == "error: nosuchowner/nosuchname.jsonl: no such file or directory"
+
+
+@pytest.mark.parametrize("command", [
+    ("data", "convert", "{src}", "{tmp}/out.jsonl"),
+    ("eval", "processbench", "{src}"),
+    ("eval", "prmbench", "{src}"),
+    ("eval", "bon", "{src}"),
+    ("eval", "pairwise", "{src}"),
+    ("score", "{src}", "--model", "fake", "--out", "{tmp}/scores.jsonl"),
+    ("annotate", "tool", "{src}", "--out", "{tmp}/job"),
+    ("search", "{src}", "--model", "fake", "--generator", "http://127.0.0.1:9/v1", "-g", "model=x"),
+], ids=lambda c: " ".join(c[:2]).replace(" {src}", ""))
+def test_every_command_reads_through_the_same_path(prmkit_cli, tmp_path, command):
+    bad = _truncated_gzip(tmp_path / "cut.jsonl.gz")
+    args = [a.format(src=bad, tmp=tmp_path) for a in command]
+    assert _error_line(prmkit_cli(*args, check=False)) == f"error: {bad}:11: {TRUNCATED}"

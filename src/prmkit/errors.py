@@ -2,13 +2,14 @@
 
 A ``DataError`` renders as a single line ``FILE:LINE: field 'F': reason`` so the CLI can print it
 as is and exit non-zero; readers raise it for every malformed record instead of guessing.
+``UnreadableFile`` is the kind no ``--skip-invalid`` can step over: the file itself cannot be read on.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["DataError"]
+__all__ = ["DataError", "UnreadableFile"]
 
 
 class DataError(ValueError):
@@ -39,3 +40,10 @@ class DataError(ValueError):
         if self.source is not None:
             return self
         return DataError(self.reason, source=source, line=line, field=self.field, kind=kind)
+
+
+class UnreadableFile(DataError):
+    """A file that cannot be read on from this point: not gzip despite its name, truncated, unreadable.
+
+    Unlike a malformed record it is never skipped: the records after it would be lost unnoticed.
+    """

@@ -2,12 +2,13 @@
 
 import gzip
 import json
+import zlib
 
 import pytest
 
 from prmkit.data import ReadReport, read, write
 from prmkit.data.hf import from_hf_dataset, to_hf_dataset
-from prmkit.errors import DataError
+from prmkit.errors import DataError, UnreadableFile
 from prmkit.types import Example, Problem, Solution, StepLabels, StepScores
 
 
@@ -100,3 +101,54 @@ def test_user_format_by_import_path(shared_data):
     assert len(examples) == 400
     with pytest.raises(KeyError, match="cannot import format 'nopkg.nomod'"):
         list(read(shared_data / "processbench" / "gsm8k.json.gz", "nopkg.nomod"))
+
+
+# --------------------------------------------------------------------------- unreadable files (issue 13)
+
+
+def _prmkit_lines(n: int) -> bytes:
+    from prmkit.data import example_to_dict
+
+    return b"".join(json.dumps(example_to_dict(Example(Problem(f"p{i}", "q?"), Solution(["a"])))).encode() + b"\n"
+                    for i in range(n))
+
+
+def test_names_with_a_data_suffix_are_never_hub_ids():
+    from prmkit.data.io import is_hub_id
+
+    assert is_hub_id("owner/name") and is_hub_id("owner/name@test") and is_hub_id("hf:owner/name.jsonl")
+    for name in ("owner/name.jsonl", "owner/name.json", "owner/name.jsonl.gz", "owner/name.gz", "owner/NAME.JSONL"):
+        assert not is_hub_id(name), name
+    with pytest.raises(DataError, match="^owner/name.json.gz: no such file or directory$"):
+        list(read("owner/name.json.gz"))
+
+
+def test_bad_lines_are_skipped_and_counted_but_a_cut_file_always_stops(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(_prmkit_lines(2) + b'{"x": "\xff"}\n' + b"[" * 100_000 + b"\n" + _prmkit_lines(1))
+    report = ReadReport()
+    assert len(list(read(path, skip_invalid=True, report=report))) == 3
+    assert report.skipped == {"invalid UTF-8 (byte 0xff at column 8)": 1, "invalid JSON (nested too deeply)": 1}
+
+    gz = zlib.compressobj(wbits=31)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gz.compress(_prmkit_lines(3)) + gz.flush(zlib.Z_FULL_FLUSH))
+    with pytest.raises(UnreadableFile, match=r"cut.jsonl.gz:4: truncated gzip file"):
+        list(read(cut, skip_invalid=True))
+    array = tmp_path / "array.json"
+    array.write_text('[{"problem": {}},\n {"problem": }]')  # one bad record: none of the file decodes
+    with pytest.raises(UnreadableFile, match=r"array.json:2: invalid JSON \(Expecting value at column 14\)"):
+        list(read(array, skip_invalid=True))
+
+
+def test_write_into_a_directory_fails_before_reading(tmp_path):
+    from prmkit.data.io import write_records
+
+    def records():
+        raise AssertionError("read although the output cannot be written")
+        yield
+
+    for target in (tmp_path, f"{tmp_path / 'new'}/"):
+        with pytest.raises(ValueError, match="not an output file"):
+            write_records(records(), target)
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,8 @@
-"""Console plumbing shared by the CLI modules: consoles, one-line errors, progress, read reports."""
+"""Console plumbing shared by the CLI modules: consoles, one-line errors, progress, read reports.
+
+Text that comes from data or from the user (values, ids, file names) is never read as rich markup:
+``[/red]`` in a record must print as written, not crash the command or vanish.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Any, Iterable, Iterator, List, Mapping, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-__all__ = ["out", "err", "fail", "parse_options", "progress", "report_read"]
+__all__ = ["out", "err", "fail", "describe", "parse_options", "progress", "report_read"]
 
 # When piped (CI logs, files) rich would wrap at 80 columns and truncate tables; use a wide page.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -16,9 +21,21 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print ``error: message`` on one line of stderr and exit with ``code``."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` on one line of stderr and exit with ``code``; ``message`` is plain text."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def describe(e: BaseException) -> str:
+    """An exception as the text after ``error:``: ``path: Is a directory`` for an OSError, else its message.
+
+    Example:
+        >>> describe(IsADirectoryError(21, "Is a directory", "out"))
+        'out: Is a directory'
+    """
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    return str(e).strip('"')  # KeyError quotes its message
 
 
 def parse_options(pairs: Optional[List[str]]) -> dict[str, Any]:
@@ -63,7 +80,7 @@ def progress(items: Iterable[Any], description: str) -> Iterator[Any]:
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(escape(description), total=None)
         for item in items:
             yield item
             bar.advance(task)
@@ -72,12 +89,12 @@ def progress(items: Iterable[Any], description: str) -> Iterator[Any]:
 def report_read(info: Mapping[str, Any], path: Optional[str] = None) -> None:
     """Print a read report (``ReadReport.to_dict()``): format notes, then skipped records by reason."""
     for note, n in sorted(info["notes"].items()):
-        err.print(f"note: {n} {note}", highlight=False)
+        err.print(f"note: {n} {note}", highlight=False, markup=False)
     skipped = sum(info["skipped"].values())
     if skipped:
-        where = f" in {path}" if path else ""
+        where = f" in {escape(str(path))}" if path else ""
         err.print(f"[yellow]skipped {skipped} invalid record(s) of {info['records']}{where}:[/yellow]", highlight=False)
         for reason, n in sorted(info["skipped"].items(), key=lambda kv: -kv[1]):
-            err.print(f"  {n:>6}  {reason}", highlight=False)
+            err.print(f"  {n:>6}  {reason}", highlight=False, markup=False)
         for example in info["first_skipped"]:
-            err.print(f"  e.g. {example}", highlight=False)
+            err.print(f"  e.g. {example}", highlight=False, markup=False)

@@ -2,7 +2,8 @@
 
 Each eval command builds an ``EvalConfig``, calls ``prmkit.pipelines.evaluate.run`` and prints the
 returned dict as a rich table (``--json`` writes it in full). Bad input ends with one line
-``error: ...`` on stderr and exit code 2, as everywhere in the CLI.
+``error: ...`` on stderr and exit code 2, as everywhere in the CLI. Names that come from the data
+(subsets, classifications, ids) are escaped, never read as rich markup.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any, List, Optional
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
-from ..errors import DataError
-from .common import err, fail, out, parse_options, report_read
+from ..errors import DataError, UnreadableFile
+from .common import describe, err, fail, out, parse_options, report_read
 
 eval_app = typer.Typer(help="Evaluate PRMs: ProcessBench, PRMBench, Best-of-N, pairwise.", no_args_is_help=True)
 
@@ -34,10 +36,12 @@ def _run(**fields: Any) -> dict:
 
     try:
         return run(EvalConfig(**fields))
+    except UnreadableFile as e:  # nothing to skip: the file cannot be read on
+        fail(str(e))
     except DataError as e:
         fail(f"{e} (--skip-invalid skips such records and reports them)")
     except (ValueError, KeyError, OSError, ImportError) as e:
-        fail(str(e).strip('"'))
+        fail(describe(e))
 
 
 def _fmt(x: Optional[float], digits: int = 3) -> str:
@@ -47,7 +51,7 @@ def _fmt(x: Optional[float], digits: int = 3) -> str:
 def _done(results: dict, json_out: Optional[Path]) -> None:
     report_read(results["read"], results["read"].get("path"))
     if json_out:
-        out.print(f"results written to {json_out}", highlight=False)
+        out.print(f"results written to {json_out}", highlight=False, markup=False)
 
 
 @eval_app.command("processbench")
@@ -64,20 +68,22 @@ def processbench(
              threshold_policy=threshold_policy, threshold=threshold, calibrate_on=calibrate_on,
              skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
     th = r["threshold"]
-    title = f"ProcessBench, scores from {r['scored_by']}, threshold {th['threshold']:.4g} ({th['policy']}"
-    title += f" on {th['calibrated_on']})" if "calibrated_on" in th else ")"
+    title = f"ProcessBench, scores from {escape(r['scored_by'])}, threshold {th['threshold']:.4g} ({th['policy']}"
+    title += f" on {escape(th['calibrated_on'])})" if "calibrated_on" in th else ")"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("subset", "error acc", "correct acc", "F1", "errors", "corrects"):
         table.add_column(col, justify="left" if col == "subset" else "right")
     for name, s in r["subsets"].items():
-        table.add_row(name, _fmt(s["error_acc"]), _fmt(s["correct_acc"]), _fmt(s["f1"]), str(s["n_error"]), str(s["n_correct"]))
+        table.add_row(escape(name), _fmt(s["error_acc"]), _fmt(s["correct_acc"]), _fmt(s["f1"]), str(s["n_error"]),
+                      str(s["n_correct"]))
     table.add_section()
     table.add_row("average F1" + (" (UPPER BOUND)" if th.get("upper_bound") else ""), "", "", _fmt(r["average_f1"]), "", "")
     out.print(table)
     if th.get("upper_bound"):
-        out.print(f"[bold yellow]oracle:[/bold yellow] {th['note']}", highlight=False)
+        out.print(f"[bold yellow]oracle:[/bold yellow] {escape(th['note'])}", highlight=False)
     if "in_sample_subsets" in th:
-        out.print(f"note: {', '.join(th['in_sample_subsets'])} was used to calibrate, so its row is in-sample", highlight=False)
+        out.print(f"note: {', '.join(th['in_sample_subsets'])} was used to calibrate, so its row is in-sample",
+                  highlight=False, markup=False)
     if "average_f1_at_fixed" in th:
         out.print(f"average F1 at the fixed threshold {threshold:g}: {_fmt(th['average_f1_at_fixed'])}", highlight=False)
     _done(r, json_out)
@@ -93,8 +99,8 @@ def prmbench(
     """PRMScore (0.5 F1 + 0.5 negative F1), first-error and step accuracies, per classification."""
     r = _run(benchmark="prmbench", data=data, data_format=fmt, model=model, spec=spec, scores=scores,
              threshold=threshold, skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
-    table = Table(title=f"PRMBench, scores from {r['scored_by']}, valid if score > {threshold:g}", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+    table = Table(title=f"PRMBench, scores from {escape(r['scored_by'])}, valid if score > {threshold:g}",
+                  title_justify="left", box=box.SIMPLE_HEAD)
     cols = ("classification", "PRMScore", "F1", "neg F1", "1st err acc", "correct step", "wrong step", "total step",
             "samples", "steps")
     for col in cols:
@@ -102,10 +108,11 @@ def prmbench(
     keys = ("prm_score", "f1", "negative_f1", "first_error_acc", "correct_step_acc", "wrong_step_acc", "total_step_acc")
     rows = list(r["classes"].items())
     for i, (name, s) in enumerate(rows + [("overall (without correct)", r["overall"])]):
-        table.add_row(name, *(_fmt(s[k]) for k in keys), str(s["samples"]), str(s["steps"]), end_section=i == len(rows) - 1)
+        table.add_row(escape(name), *(_fmt(s[k]) for k in keys), str(s["samples"]), str(s["steps"]),
+                      end_section=i == len(rows) - 1)
     out.print(table)
     for note, n in r["notes"].items():
-        out.print(f"note: {n} {note}", highlight=False)
+        out.print(f"note: {n} {note}", highlight=False, markup=False)
     _done(r, json_out)
 
 
@@ -128,7 +135,8 @@ def bon(
              n=ns, subsets_per_problem=subsets, bootstrap=bootstrap, seed=seed, skip_invalid=skip_invalid,
              json_out=str(json_out) if json_out else None)
     sizes = ", ".join(f"{k} x{v}" for k, v in r["set_sizes"].items())
-    table = Table(title=f"Best-of-N on {r['problems']} problems (set sizes {sizes}), scores from {r['scored_by']}, "
+    table = Table(title=f"Best-of-N on {r['problems']} problems (set sizes {sizes}), "
+                        f"scores from {escape(r['scored_by'])}, "
                         f"aggregate {aggregate}", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("N", "pass@N", "maj@N", "RM@N", "weighted@N"):
         table.add_column(col, justify="right")
@@ -163,19 +171,20 @@ def pairwise(
             a = r["aggregations"][name]
             cells.append(_fmt(a["accuracy"]) + (f" ({a['ties']} ties)" if a["ties"] else "")
                          + (f" ({a['unscored']} unscored)" if a["unscored"] else ""))
-        table.add_row(r["prm"], str(r["pairs"]), str(r["unpaired_problems"]), str(sum(r["read"]["skipped"].values())), *cells)
+        table.add_row(escape(r["prm"]), str(r["pairs"]), str(r["unpaired_problems"]),
+                      str(sum(r["read"]["skipped"].values())), *cells)
     out.print(table)
     for f, r in results.items():
         report_read(r["read"], r["read"].get("path"))
         if r["unpaired_problems"]:
             err.print(f"{f}: {r['unpaired_problems']} problem(s) lack a chosen or a rejected solution and give no pair: "
-                      f"{', '.join(r['unpaired_ids'])}", highlight=False)
+                      f"{', '.join(r['unpaired_ids'])}", highlight=False, markup=False)
     if json_out:
         try:
             json_out.write_text(json.dumps({"files": results}, indent=2) + "\n")
         except OSError as e:
-            fail(str(e))
-        out.print(f"results written to {json_out}", highlight=False)
+            fail(describe(e))
+        out.print(f"results written to {json_out}", highlight=False, markup=False)
 
 
 def _score_style(score: Optional[float]) -> str:
@@ -183,10 +192,8 @@ def _score_style(score: Optional[float]) -> str:
 
 
 def _show(examples: list, k: int) -> None:
-    from rich.markup import escape
-
     for ex in examples[:k]:
-        table = Table(title=f"{ex.problem.id}: {escape(ex.problem.question[:100])}", title_justify="left",
+        table = Table(title=f"{escape(ex.problem.id)}: {escape(ex.problem.question[:100])}", title_justify="left",
                       box=box.SIMPLE_HEAD, show_lines=False)
         table.add_column("#", justify="right")
         table.add_column("score", justify="right")
@@ -230,7 +237,7 @@ def register(app: typer.Typer) -> None:
             examples = list(score_examples(scorer, read(data, fmt, skip_invalid=skip_invalid, report=report, **options)))
             n = write(examples, out_path, "prmkit")
         except (DataError, ValueError, KeyError, OSError, ImportError) as e:
-            fail(str(e).strip('"'))
+            fail(describe(e))
         _show(examples, show)
         report_read(report.to_dict(), data)
-        out.print(f"wrote {n} scored example(s) to {out_path}", highlight=False)
+        out.print(f"wrote {n} scored example(s) to {out_path}", highlight=False, markup=False)

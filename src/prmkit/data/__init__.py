@@ -68,6 +68,8 @@ def read(source: str | Path, fmt: Optional[str] = None, *, skip_invalid: bool = 
 
     Raises:
         DataError: a malformed record, located as ``file:line: field 'x': reason``.
+        UnreadableFile: a file that cannot be read on (a ``DataError`` that ``skip_invalid`` never skips),
+            e.g. ``data.jsonl.gz:11: truncated gzip file: ...``.
     """
     report = report if report is not None else ReadReport()
     raw_iter = iter_raw(source, split=split)
@@ -89,7 +91,7 @@ def read(source: str | Path, fmt: Optional[str] = None, *, skip_invalid: bool = 
                 examples = list(mod.parse(raw, ctx))
             except DataError:
                 raise
-            except (TypeError, ValueError, KeyError, IndexError) as e:
+            except (TypeError, ValueError, KeyError, IndexError, RecursionError) as e:
                 raise ctx.error(f"{type(e).__name__}: {e}") from e
         except DataError as e:
             if not skip_invalid:

@@ -4,6 +4,7 @@ Every format module only maps one raw record (a decoded JSON object) to examples
 module owns everything around that: opening ``.json``/``.jsonl`` (optionally ``.gz``) files,
 directories of them and Hugging Face dataset ids, tracking the file and line of every record,
 turning bad records into ``DataError`` (or counting them under ``skip_invalid``), and atomic writes.
+The bytes of each file are read and decoded by ``files.py``, which locates every failure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ..errors import DataError
 from ..types import Example, Problem, Solution, StepLabels, StepScores
+from .files import BLANK, decode_line, read_json_file, read_lines
 
 __all__ = [
     "Context", "ReadReport", "iter_raw", "get", "example_to_dict", "example_from_dict",
@@ -29,7 +31,8 @@ __all__ = [
 ]
 
 DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_FILE_SUFFIXES = (".jsonl", ".json", ".gz")  # a name ending so is a file, never a hub id
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w.-]+)?$")  # owner/name, optionally @split
 
 
 @dataclass
@@ -156,7 +159,10 @@ def get_list(raw: Any, key: str, item_types: Any, ctx: Context, *, path: str = "
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    except RecursionError:  # nested as deep as the parser allowed: too deep to print back
+        return f"a {type(value).__name__} nested too deeply to show"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -164,16 +170,28 @@ def _short(value: Any) -> str:
 
 
 def open_text(path: Path | str, mode: str = "rt"):
-    """Open a text file, transparently gunzipping ``*.gz``."""
+    """Open a text file, transparently gunzipping ``*.gz``; reading skips a UTF-8 byte-order mark."""
     path = str(path)
+    encoding = "utf-8" if any(c in mode for c in "wax") else "utf-8-sig"
     if path.endswith(".gz"):
-        return gzip.open(path, mode, encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+        return gzip.open(path, mode, encoding=encoding)
+    return open(path, mode, encoding=encoding)
 
 
 def is_hub_id(source: str) -> bool:
-    """``hf:anything`` or an ``owner/name`` string that is not an existing local path."""
-    return source.startswith("hf:") or (not os.path.exists(source) and bool(_HUB_ID.match(source)))
+    """``hf:anything``, or an ``owner/name`` string that is not an existing local path.
+
+    A name ending in ``.json``, ``.jsonl`` or ``.gz`` is a file even when missing: ``data/x.jsonl``
+    that is not on disk is "no such file", not a dataset to look up on the hub (with retries).
+
+    Example:
+        >>> is_hub_id("trl-lib/math_shepherd"), is_hub_id("runs/mc.jsonl"), is_hub_id("hf:runs/mc.jsonl")
+        (True, False, True)
+    """
+    if source.startswith("hf:"):
+        return True
+    return (bool(_HUB_ID.match(source)) and not source.partition("@")[0].lower().endswith(_FILE_SUFFIXES)
+            and not os.path.exists(source))
 
 
 def data_files(path: Path) -> list[Path]:
@@ -198,12 +216,15 @@ def _subset_name(path: Path) -> str:
 def iter_raw(source: str | Path, *, split: str = "train") -> Iterator[tuple[Context, Any]]:
     """Yield ``(context, decoded record)`` for every record of a file, directory or dataset id.
 
-    A record that is not valid JSON is yielded as a ``DataError`` instead, so that the caller
-    decides whether to stop or to skip and count it.
+    A JSONL line that is not valid UTF-8 or JSON is yielded as a ``DataError`` instead, so that the
+    caller decides whether to stop or to skip and count it.
 
     JSONL files yield one record per non-blank line; a JSON file holding an array yields its items
     (located by record index); a JSON object is one record. A hub id (``owner/name``, or any
     ``hf:...`` string including ``hf:/local/folder``) is loaded with ``datasets.load_dataset``.
+    A file that cannot be read on (a ``.gz`` that is not gzip or is cut short, a ``.json`` file
+    that does not decode) raises ``UnreadableFile``: no record can be skipped past it. A UTF-8
+    byte-order mark at the start of a file (or of a line) is ignored.
     """
     source = str(source)
     if is_hub_id(source):
@@ -211,31 +232,16 @@ def iter_raw(source: str | Path, *, split: str = "train") -> Iterator[tuple[Cont
         return
     for path in data_files(Path(source)):
         subset = _subset_name(path)
-        with open_text(path) as f:
-            if ".jsonl" in path.name:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    ctx = Context(str(path), lineno, "line", subset)
-                    yield ctx, _decode(line, ctx)
-            else:
-                ctx = Context(str(path), None, "record", subset)
-                data = _decode(f.read(), ctx)
-                if isinstance(data, DataError):
-                    yield ctx, data
-                    continue
-                items = data if isinstance(data, list) else [data]
-                for i, item in enumerate(items, 1):
-                    yield Context(str(path), i, "record", subset), item
-
-
-def _decode(text: str, ctx: Context) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        if ctx.line is None:  # a whole JSON file: the decoder knows the line
-            return DataError(f"invalid JSON ({e.msg} at column {e.colno})", source=ctx.source, line=e.lineno)
-        return ctx.error(f"invalid JSON ({e.msg} at column {e.colno})")
+        if ".jsonl" in path.name:
+            for lineno, line in read_lines(path):
+                record = decode_line(line, str(path), lineno)
+                if record is not BLANK:
+                    yield Context(str(path), lineno, "line", subset), record
+            continue
+        data = read_json_file(path)
+        items = data if isinstance(data, list) else [data]
+        for i, item in enumerate(items, 1):
+            yield Context(str(path), i, "record", subset), item
 
 
 def _iter_hub(dataset_id: str, split: str) -> Iterator[tuple[Context, Any]]:
@@ -290,6 +296,8 @@ def _metadata(raw: dict, ctx: Context, path: str) -> dict:
             value = json.loads(value)
         except json.JSONDecodeError as e:
             raise ctx.error(f"metadata is neither an object nor JSON text ({e.msg})", f"{path}.metadata") from None
+        except RecursionError:
+            raise ctx.error("metadata JSON text is nested too deeply", f"{path}.metadata") from None
         if not isinstance(value, dict):
             raise ctx.error("metadata JSON text must hold an object", f"{path}.metadata")
     return value or {}
@@ -345,8 +353,12 @@ def write_records(records: Iterable[Any], path: str | Path, *, container: str = 
     """Write raw records atomically (temp file + rename): JSON lines, or one JSON array.
 
     ``*.gz`` paths are gzipped. Returns the number of records written. A crash mid-write leaves any
-    previous file at ``path`` untouched.
+    previous file at ``path`` untouched. A directory (or a name ending in ``/``) is refused before any
+    record is consumed: ``ValueError``.
     """
+    if Path(path).is_dir() or str(path).endswith(("/", os.sep)):
+        what = "is a directory" if Path(path).is_dir() else "names a directory"
+        raise ValueError(f"{path}: {what}, not an output file")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
