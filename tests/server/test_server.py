@@ -126,3 +126,102 @@ def test_fuzzed_bodies_never_get_a_5xx(server):
         for path in ("/v1/score", "/get_reward", "/pooling"):
             r = client.post(path, content=raw, headers={"content-type": "application/json"})
             assert r.status_code < 500, (path, raw[:20], r.text[:200])
+
+
+def test_metrics_cannot_be_forged_and_unknown_paths_share_one_label(server):
+    """A percent-encoded path cannot plant a sample, and 3,000 distinct unknown paths add at most one label."""
+    import re
+    import socket
+
+    def shape(text):  # the exposition with every sample value blanked
+        return [re.sub(r" \S+$", " N", line) if not line.startswith("#") else line for line in text.splitlines()]
+
+    client = httpx.Client(base_url=server, timeout=30)
+    client.get("/warm-up-an-unknown-path")
+    client.get("/metrics")
+    before = client.get("/metrics")
+    assert before.headers["content-type"].startswith("text/plain")
+    client.get("/x%22%7D%201%0Aprmkit_scored_items_total%209999%0A%23")
+    after = client.get("/metrics").text
+    assert shape(after) == shape(before.text)
+    assert not re.search(r"^prmkit_scored_items_total 9999", after, re.M)
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:  # 3,000 requests pipelined, 100 at a time
+        answered, tail = 0, b""
+        for start in range(0, 3000, 100):
+            s.sendall(b"".join(b"GET /unknown/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % i for i in range(start, start + 100)))
+            while answered < start + 100:
+                data = tail + s.recv(1 << 16)
+                answered, tail = answered + data.count(b"HTTP/1.1 404 "), data[-12:]  # a status line cut in two
+    grown = client.get("/metrics").text
+    labels = {line.split(" ")[0] for line in grown.splitlines() if line.startswith("prmkit_requests_total{")}
+    assert len(labels - {line.split(" ")[0] for line in after.splitlines()}) <= 1
+    assert len(grown) < len(after) + 2000
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/v1/score", {"items": [{"problem": "Q", "steps": ["x" * 200_001]}]}, "items.0.steps.0"),
+    ("/get_reward", {"query": ["x" * 200_001]}, "query.0"),
+    ("/get_reward", {"query": ["Q\na"], "prompts": ["x" * 200_001]}, "prompts.0"),
+    ("/pooling", {"input": "x" * 200_001}, "input"),
+    ("/pooling", {"input": ["Q\na", "x" * 200_001]}, "input"),
+])
+def test_every_string_is_capped(server, path, body, field):
+    r = httpx.post(server + path, json=body, timeout=30)
+    assert r.status_code == 422 and f"'{field}" in r.json()["error"]["message"], r.text[:300]
+
+
+def test_without_a_token_only_loopback_host_names_are_served(server):
+    """DNS rebinding: a page on evil.example that resolves to 127.0.0.1 sends ``Host: evil.example``."""
+    port = server.rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example"):
+        r = httpx.get(server + "/health", headers={"Host": host})
+        assert r.status_code == 400 and "host" in r.json()["error"]["message"], (host, r.text)
+        r = httpx.post(server + "/v1/score", json={"items": [{"problem": "Q", "steps": ["a"]}]}, headers={"Host": host})
+        assert r.status_code == 400, host
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+        assert httpx.get(server + "/health", headers={"Host": host}).status_code == 200, host
+
+
+def test_openapi_schema_says_what_the_server_does(server):
+    schema = httpx.get(server + "/openapi.json").json()
+    error = schema["components"]["schemas"]["ErrorResponse"]
+    assert set(error["properties"]) == {"error"}
+    for path in ("/v1/score", "/get_reward", "/pooling"):
+        responses = schema["paths"][path]["post"]["responses"]
+        for status in ("400", "401", "411", "413", "422"):
+            ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/ErrorResponse"), (path, status)
+    request = schema["components"]["schemas"]["ScoreRequest"]["properties"]["aggregate"]
+    assert set(request["enum"]) == {"min", "prod", "last", "mean", "geometric_mean"}
+    assert "text/plain" in schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+
+
+def test_a_json_decode_error_names_a_position(server):
+    r = httpx.post(server + "/v1/score", content=b'{"items": [}', headers={"content-type": "application/json"})
+    message = r.json()["error"]["message"]
+    assert r.status_code == 422 and "position 11" in message and "field" not in message, message
+
+
+def test_health_reports_a_dead_batcher():
+    """Should the batcher's loop ever end, /health says so (503) and requests fail at once instead of waiting."""
+    import asyncio
+
+    from prmkit.backends.fake import FakeScorer
+    from prmkit.server import MicroBatcher, ScoringError
+    from prmkit.types import Problem, Solution
+
+    pairs = [(Problem("p", "Q"), Solution(("a", "b")))]
+
+    async def main():
+        batcher = MicroBatcher(FakeScorer())
+        assert len((await batcher.score(pairs))[0]) == 2 and batcher.health()[0]
+        batcher.task.cancel()
+        await asyncio.sleep(0)
+        ok, detail = batcher.health()
+        assert not ok and "dead" in detail
+        with pytest.raises(ScoringError) as e:
+            await asyncio.wait_for(batcher.score(pairs), 30)
+        assert e.value.status == 503
+
+    asyncio.run(main())

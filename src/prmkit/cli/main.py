@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import DataError
-from .common import build_config, err, fail, out, parse_options, progress, report_read
+from .common import build_config, describe, err, fail, out, parse_options, progress, report_read
 
 app = typer.Typer(help="prmkit: process reward models end to end.", no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Read, convert and describe PRM datasets.", no_args_is_help=True)
@@ -37,28 +38,42 @@ from .search import search  # noqa: E402
 app.command("search")(search)
 
 
+from ..server.config import ServeConfig as _Serve  # noqa: E402  (light: the defaults of `prmkit serve`)
+
+
 @app.command("serve")
 def serve(
     model: str = typer.Option(..., "--model", "-m", help="Scorer: model folder, hub id, 'fake' or pkg.mod:Class."),
     spec: Optional[str] = typer.Option(None, help="PRM family, if the model folder carries none."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --token."),
-    port: int = typer.Option(8000),
+    host: str = typer.Option(_Serve.host, help="Address to bind; anything but loopback needs --token."),
+    port: int = typer.Option(_Serve.port, help="Port to listen on, 1-65535."),
     token: Optional[str] = typer.Option(None, envvar="PRMKIT_TOKEN", help="Bearer token clients must send."),
-    separator: str = typer.Option("\n", help="Splits raw texts into steps."),
-    max_batch_items: int = typer.Option(64, help="Micro-batching: solutions per scorer call at most."),
-    max_wait_ms: float = typer.Option(0.0, help="Micro-batching: also wait this long for more requests."),
+    separator: str = typer.Option("\\n", help="Splits raw texts into steps, taken literally except the escapes "
+                                               "\\n \\t \\r \\\\ (e.g. ' ки' or '\\n\\n')."),
+    max_batch_items: int = typer.Option(_Serve.max_batch_items, help="Micro-batching: solutions per scorer call at most."),
+    max_wait_ms: float = typer.Option(_Serve.max_wait_ms, help="Micro-batching: also wait this long for more requests."),
+    max_request_bytes: int = typer.Option(_Serve.max_request_bytes, help="Largest request body (413 beyond)."),
+    max_items: int = typer.Option(_Serve.max_items, help="Items, queries or inputs per request at most (422 beyond)."),
+    max_steps: int = typer.Option(_Serve.max_steps, help="Steps per solution at most (422 beyond)."),
+    max_chars: int = typer.Option(_Serve.max_chars, help="Characters per string at most (422 beyond)."),
+    request_timeout: float = typer.Option(_Serve.request_timeout, help="Seconds a request waits for scores (504 after)."),
+    body_timeout: float = typer.Option(_Serve.body_timeout, help="Seconds a client has to send its body (408 after)."),
+    limit_concurrency: int = typer.Option(_Serve.limit_concurrency, help="Connections and requests at most (503 beyond)."),
+    shutdown_timeout: float = typer.Option(_Serve.shutdown_timeout, help="Seconds SIGTERM waits for requests in flight."),
 ) -> None:
     """Serve step rewards over HTTP: /v1/score, OpenRLHF /get_reward, vLLM-style /pooling, /health, /metrics."""
-    from ..server import ServeConfig
+    from ..server import load_scorer_for, parse_separator
     from ..server import serve as run_server
 
     try:
-        config = ServeConfig(model=model, spec=spec, host=host, port=port, token=token,
-                             separator=separator.encode().decode("unicode_escape"), max_batch_items=max_batch_items,
-                             max_wait_ms=max_wait_ms)
-    except ValueError as e:
-        fail(str(e))
-    run_server(config)
+        config = _Serve(model=model, spec=spec, host=host, port=port, token=token, separator=parse_separator(separator),
+                        max_batch_items=max_batch_items, max_wait_ms=max_wait_ms, max_request_bytes=max_request_bytes,
+                        max_items=max_items, max_steps=max_steps, max_chars=max_chars, request_timeout=request_timeout,
+                        body_timeout=body_timeout, limit_concurrency=limit_concurrency, shutdown_timeout=shutdown_timeout)
+        scorer = load_scorer_for(config)  # as `prmkit eval` does: a bad --model is one line, exit code 2
+    except (ValueError, KeyError, OSError, ImportError) as e:
+        fail(str(e).strip('"'))
+    run_server(config, scorer)
 
 
 @app.command("quickstart")
@@ -80,7 +95,8 @@ def quickstart(
     config = QuickstartConfig(out=str(out_dir), train_problems=train_problems, bench_problems=bench_problems,
                               search_problems=search_problems, seed=seed)
     with annotate_progress() as a, search_progress() as s:
-        summary = run(config, log=lambda line: out.print(line, highlight=False), progress=SimpleNamespace(annotate=a, search=s))
+        summary = run(config, log=lambda line: out.print(line, highlight=False, markup=False),
+                      progress=SimpleNamespace(annotate=a, search=s))
     print_summary({"problems": search_problems, "accuracy": summary["search"]})
     pb, q = summary["processbench"], summary["labels"]["quality"]
     out.print(f"MC labels vs exact: first-error accuracy {q['first_error_accuracy']:.3f}; PRM first-error F1 on held-out "
@@ -96,7 +112,7 @@ OPTION_HELP = "Format option as key=value (repeatable), e.g. -o neutral=negative
 @data_app.command("convert")
 def convert(
     src: Path = typer.Argument(..., help="Input file or directory (or a hub dataset id)."),
-    dst: Path = typer.Argument(..., help="Output file (.json/.jsonl, optionally .gz)."),
+    dst: str = typer.Argument(..., help="Output file (.json/.jsonl, optionally .gz)."),
     from_: Optional[str] = typer.Option(None, "--from", help="Input format (detected when omitted)."),
     to: str = typer.Option("prmkit", "--to", help="Output format."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip malformed records and report them."),
@@ -110,11 +126,11 @@ def convert(
     try:
         examples = read(str(src), from_, skip_invalid=skip_invalid, report=report, **parse_options(option))
         n = write(progress(examples, f"converting {src.name}"), dst, to, **parse_options(write_option))
-    except (DataError, ValueError, KeyError) as e:
-        fail(str(e).strip('"'))
+    except (DataError, ValueError, KeyError, OSError) as e:
+        fail(describe(e))
     report_read(report.to_dict())
     out.print(f"wrote {n} record(s) from {report.examples} example(s) ({report.records} input records) to {dst}",
-              highlight=False)
+              highlight=False, markup=False)
 
 
 @data_app.command("stats")
@@ -135,13 +151,16 @@ def stats(
         examples = read(path, fmt, skip_invalid=skip_invalid, report=report, **parse_options(option))
         result = dataset_stats(progress(examples, f"reading {Path(path).name}"), by=by or None)
     except (DataError, ValueError, KeyError) as e:
-        fail(str(e).strip('"'))
+        fail(describe(e))
     result["read"] = {"records": report.records, "skipped": dict(report.skipped), "notes": dict(report.notes)}
     _print_stats(path, result)
     report_read(report.to_dict())
     if json_out:
-        json_out.write_text(json.dumps(result, indent=2))
-        out.print(f"statistics written to {json_out}", highlight=False)
+        try:
+            json_out.write_text(json.dumps(result, indent=2))
+        except OSError as e:
+            fail(describe(e))
+        out.print(f"statistics written to {json_out}", highlight=False, markup=False)
 
 
 def _print_stats(path: str, result: dict[str, Any]) -> None:
@@ -149,12 +168,12 @@ def _print_stats(path: str, result: dict[str, Any]) -> None:
 
     rows = list(result["groups"].items())
     rows = (rows if len(rows) > 1 else []) + [("total", result["total"])]
-    table = Table(title=f"{path}: {result['total']['items']} items", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=f"{escape(path)}: {result['total']['items']} items", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("group", "items", "problems", "steps", "max", "error", "correct", "pos", "neg", "unlab"):
         table.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
     for name, s in rows:
         sl = s["step_labels"]
-        table.add_row(name, str(s["items"]), str(s["problems"]), f"{s['steps_per_solution']['mean']:.2f}",
+        table.add_row(escape(str(name)), str(s["items"]), str(s["problems"]), f"{s['steps_per_solution']['mean']:.2f}",
                       str(s["steps_per_solution"]["max"]), str(s["error"]), str(s["correct"]),
                       str(sl["positive"]), str(sl["negative"]), str(sl["unlabelled"]),
                       end_section=len(rows) > 1 and name == rows[-2][0])
@@ -188,7 +207,8 @@ def train(
     fields = yaml.safe_load(config.read_text()) if config else {}
     fields.update(parse_options(overrides))
     try:
-        summary = run(build_config(TrainConfig, fields, "training"), log=lambda line: out.print(line, highlight=False))
+        summary = run(build_config(TrainConfig, fields, "training"),
+                      log=lambda line: out.print(line, highlight=False, markup=False))
     except (TypeError, ValueError, DataError) as e:
         fail(str(e).strip('"'))
     for what, n in summary["report"].items():
@@ -236,7 +256,7 @@ def main() -> None:
     try:
         app()
     except DataError as e:  # a lazily raised error escaping a command
-        err.print(f"error: {e}", highlight=False)
+        err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -1,0 +1,117 @@
+"""``build_app`` wires the server together; ``serve`` loads the scorer and runs uvicorn.
+
+The app is the guard (guard.py), the scoring routers (routes.py, openrlhf.py), ``/health`` and
+``/metrics``, and the handlers that give every error the one body shape of protocol.py. A new endpoint
+is a router over the same ``MicroBatcher``, included here; the guard needs no change.
+"""
+
+import os
+from typing import Any, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from .batching import MicroBatcher, ScoringError
+from .config import ServeConfig
+from .guard import Guard
+from .metrics import CONTENT_TYPE, Metrics
+from .openrlhf import openrlhf_router
+from .protocol import HealthResponse, error
+from .routes import fail, scoring_router
+
+__all__ = ["build_app", "serve", "load_scorer_for"]
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        at = next((x for x in first.get("loc", ()) if isinstance(x, int)), None)
+        return f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'decode error')} at position {at}"
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in ("body", "query"):  # where the field was, not part of its name
+        loc = loc[1:]
+    where = ".".join(str(x) for x in loc) or "body"
+    return f"field '{where}': {first.get('msg', 'invalid')}"
+
+
+def build_app(scorer: Any, config: ServeConfig) -> Any:
+    """The FastAPI app over ``scorer`` (any ``StepScorer``)."""
+    batcher = MicroBatcher(scorer, config.max_batch_items, config.max_wait_ms, timeout=config.request_timeout)
+    metrics = Metrics(batcher)
+    app = FastAPI(title="prmkit PRM server", version="1",
+                  description="Step rewards over HTTP; every error is {\"error\": {\"message\", \"type\"}}.")
+    routers = [scoring_router(config, batcher), openrlhf_router(config, batcher)]
+    app.add_middleware(Guard, config=config, metrics=metrics, routers=[app.router, *routers])
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return fail(422, _validation_message(exc))
+
+    @app.exception_handler(ScoringError)
+    async def unscorable(request: Request, exc: ScoringError) -> JSONResponse:
+        return fail(exc.status, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(error(str(exc.detail), exc.status_code), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:  # a bug; counted as 500 by the guard
+        return fail(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+    async def health() -> Any:
+        ok, detail = batcher.health()
+        body = {"status": "ok" if ok else "unavailable", "model": config.model, "batcher": detail}
+        return body if ok else JSONResponse(body, status_code=503)
+
+    @app.get("/metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "Prometheus text exposition"}})
+    async def metrics_text() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+def load_scorer_for(config: ServeConfig) -> Any:
+    """``load_scorer(config.model, spec=config.spec)``, saying "no such folder" for a missing local path.
+
+    Raises:
+        ValueError, KeyError, OSError, ImportError: a model that cannot be loaded (the CLI prints one line).
+    """
+    from ..backends import LOCAL_MODELS, SCORERS, load_scorer
+
+    model = config.model
+    named = (model in SCORERS or model in LOCAL_MODELS or model.startswith(("http://", "https://"))
+             or (":" in model and not os.path.exists(model)))
+    if not named and not os.path.exists(model):
+        path_like = model.startswith(("/", ".", "~")) or model.endswith("/") or model.count("/") != 1 or "\\" in model
+        if path_like:
+            raise ValueError(f"--model {model}: no such folder")
+        if config.spec is None:
+            from ..backends.families import get_spec
+
+            try:
+                get_spec(None, model)  # a hub id with a preset
+            except ValueError:
+                raise ValueError(f"--model {model}: no such folder, and no hub id with a PRM preset "
+                                 "(for another hub model pass --spec FAMILY)") from None
+    return load_scorer(model, spec=config.spec)
+
+
+def serve(config: ServeConfig, scorer: Optional[Any] = None) -> None:
+    """Run the server until interrupted (SIGTERM waits ``shutdown_timeout`` s for requests in flight)."""
+    import uvicorn
+
+    app = build_app(scorer if scorer is not None else load_scorer_for(config), config)
+    print(f"prmkit serve: {config.model} on http://{config.host}:{config.port} "
+          f"({'bearer token required' if config.token else 'no token: loopback only'})", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False,
+                limit_concurrency=config.limit_concurrency, timeout_graceful_shutdown=config.shutdown_timeout)
