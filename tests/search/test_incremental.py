@@ -50,3 +50,112 @@ def test_incremental_scores_equal_full_rescoring(spec):
     assert inc.score([ex.problem], [Solution(sibling)])[0].values == pytest.approx(
         full.score([ex.problem], [Solution(sibling)])[0].values, abs=1e-4)
     assert inc.report["tokens"] - before < len(full.encode(ex.problem, sibling).input_ids) / 2
+
+
+# ----------------------------------------------------------------------------- bounded memory
+
+
+def _cached_bytes(scorer):
+    """Bytes the scorer's cached prefix states hold, from the storages of their real tensors (a view of a
+    larger tensor counts that whole tensor: it keeps it alive), each storage once."""
+    storages = {}
+    for state, *_ in scorer._states.values():
+        pairs = list(state.past or []) + list(state.ref_past or [])
+        for t in [x for pair in pairs for x in pair] + [state.last_logits, state.ref_last_logits, state.q]:
+            if isinstance(t, torch.Tensor):
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return sum(storages.values())
+
+
+def _grow_with_siblings(examples):
+    """The calls a beam search makes: at every depth, the real next step and two wrong siblings, in one call."""
+    for ex in examples:
+        steps = ex.solution.steps
+        for k in range(1, len(steps) + 1):
+            siblings = (steps[k - 1], "1 + 1 = 2", f"{k} * 3 = {3 * k}")
+            yield ex.problem, [Solution(steps[: k - 1] + (s,)) for s in siblings]
+
+
+@pytest.mark.parametrize("spec", ["prmkit", "prmkit-implicit"])
+def test_cached_bytes_stay_within_the_byte_budget_after_every_call(spec):
+    probe = _scorers(spec, max_cache_bytes=10**12)[1]
+    ex = world_examples(1, source="injected", seed=4)[0]
+    probe.score([ex.problem], [Solution(ex.solution.steps[:2])])
+    budget = int(2.5 * _cached_bytes(probe))  # room for about two states of two steps
+    inc = _scorers(spec, max_cache_bytes=budget)[1]
+    kept = 0
+    for problem, batch in _grow_with_siblings(world_examples(3, source="injected", seed=4)):
+        inc.score([problem] * len(batch), batch)
+        assert _cached_bytes(inc) <= budget
+        assert _cached_bytes(inc) == inc.cached_bytes  # what the scorer counts is what the tensors hold
+        kept = max(kept, len(inc._states))
+    assert kept >= 2  # the budget was used, not merely respected by caching nothing
+
+
+@pytest.mark.parametrize("spec", ["prmkit", "prmkit-implicit"])
+def test_scores_under_a_tiny_byte_budget_equal_an_unbounded_cache_and_full_rescoring(spec):
+    full, unbounded = _scorers(spec, max_cache_bytes=10**12)
+    probe = _scorers(spec, max_cache_bytes=10**12)[1]
+    ex = world_examples(1, source="injected", seed=4)[0]
+    probe.score([ex.problem], [Solution(ex.solution.steps[:1])])
+    tiny = _scorers(spec, max_cache_bytes=int(3.5 * _cached_bytes(probe)))[1]  # a few states: evicts as they grow
+    for problem, batch in _grow_with_siblings(world_examples(3, source="injected", seed=4)):
+        want = [s.values for s in full.score([problem] * len(batch), batch)]
+        for scorer in (unbounded, tiny):
+            got = [s.values for s in scorer.score([problem] * len(batch), batch)]
+            assert got == [pytest.approx(w, abs=1e-4) for w in want]
+    # the tiny cache evicted, still spared some reading, and read more than the unbounded one
+    assert tiny.report["prefix states evicted"] > 0
+    assert unbounded.report["tokens"] < tiny.report["tokens"] < full.report["tokens"]
+
+
+class _ArithmeticGenerator:
+    """A scripted policy writing world-like steps (``<a> + <k> = <a + k>``, k the sample index) and, after
+    three steps, the answer: search runs on the real PRM without sampling."""
+
+    def generate(self, prompts, *, n=1, stop=None, max_tokens=256, temperature=1.0, seed=None):
+        out = []
+        for prompt in prompts:
+            steps = [s for s in prompt.split("\n")[1:] if s]
+            last = int(steps[-1].split("= ")[-1]) if steps else 5
+            out.append([f"{last} + {k} = {last + k}" if len(steps) < 3 else f"The answer is {last}." for k in range(n)])
+        return out
+
+
+def test_a_problems_prefix_states_are_released_when_its_search_ends():
+    from prmkit.search.primitives import StepPolicy
+    from prmkit.search.strategies import beam_search, best_of_n, mcts
+
+    full, inc = _scorers("prmkit-implicit")
+    policy = StepPolicy(_ArithmeticGenerator(), max_steps=6)
+    first, second = (ex.problem for ex in world_examples(2, source="injected", seed=4))
+    for search in (beam_search, best_of_n, mcts):
+        result = search(first, policy, inc, 8)
+        assert len(inc._states) == 0 and _cached_bytes(inc) == 0, search.__name__
+        if search is beam_search:  # while it ran, it read on top of cached prefixes
+            assert result.compute.prm_tokens < search(first, policy, full, 8).compute.prm_tokens / 2
+    inc.score([second], [Solution(("8 + 2 = 10",))])  # another problem's states are not touched
+    beam_search(first, policy, inc, 8)
+    assert {question for question, _ in inc._states} == {second.question}
+
+
+def test_the_default_budget_is_a_quarter_of_free_cuda_memory_and_1_gib_on_cpu(monkeypatch):
+    from prmkit.backends.hf_transformers import default_cache_bytes
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (12 * 2**30, 140 * 2**30))
+    assert default_cache_bytes(torch.device("cuda")) == 3 * 2**30
+    assert default_cache_bytes(torch.device("cpu")) == 2**30 == _scorers("prmkit")[1].max_cache_bytes
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_default_budget_comes_from_free_memory_and_scores_hold():
+    cpu = _scorers("prmkit-implicit")[0]
+    model, ref = cpu.model.cuda(), cpu.reference.cuda()
+    full = HFStepScorer(model, cpu.tokenizer, cpu.spec, reference=ref)
+    inc = HFStepScorer(model, cpu.tokenizer, cpu.spec, reference=ref, incremental=True)
+    assert 0 < inc.max_cache_bytes <= torch.cuda.mem_get_info()[0] // 4 + 2**20
+    for problem, batch in _grow_with_siblings(world_examples(2, source="injected", seed=4)):
+        want = [s.values for s in full.score([problem] * len(batch), batch)]
+        got = [s.values for s in inc.score([problem] * len(batch), batch)]
+        assert got == [pytest.approx(w, abs=1e-3) for w in want]
+        assert _cached_bytes(inc) == inc.cached_bytes <= inc.max_cache_bytes

@@ -22,9 +22,10 @@ def test_search_cli_reports_accuracy_and_compute_per_method_and_n(prm, tmp_path,
     problems = tmp_path / "problems.jsonl"
     write(world_examples(4, source="injected", seed=6), problems, "prmkit")
     prmkit_cli("search", problems, "--model", prm, "--method", "best-of-n", "--method", "beam", "--method", "mcts",
-               "--n", "1,4", "--out", tmp_path / "s")
+               "--n", "1,4", "--prm-cache", "64M", "--out", tmp_path / "s")
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["problems"] == 4 and set(summary["accuracy"]) == {"best-of-n", "beam", "mcts"}
+    assert summary["config"]["prm_cache_bytes"] == 64 * 2**20
     for method, rows in summary["accuracy"].items():
         assert set(rows) == {"1", "4"}
         assert rows["4"]["generated_tokens"] > rows["1"]["generated_tokens"] > 0, method
@@ -36,6 +37,15 @@ def test_search_cli_reports_accuracy_and_compute_per_method_and_n(prm, tmp_path,
                for r in bon4)
     # the answers are graded against the problems' own
     assert all(r["correct"]["majority"] == (r["picks"]["majority"] == r["answer"]) for r in bon4)
+
+
+def test_prm_cache_sizes_read_with_binary_units_and_bad_ones_raise():
+    from prmkit.cli.search import parse_bytes
+
+    assert [parse_bytes(s) for s in ("512M", "2GiB", "1.5g", "4kb", "100")] == [2**29, 2**31, 3 * 2**29, 4096, 100]
+    for bad in ("", "G", "lots", "-1G", "inf"):
+        with pytest.raises(ValueError, match="--prm-cache"):
+            parse_bytes(bad)
 
 
 def test_quickstart_small_runs_every_stage_and_writes_the_report(tmp_path):

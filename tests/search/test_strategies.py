@@ -98,6 +98,29 @@ def test_mcts_follows_the_highest_values(policy):
     assert best.steps[:3] == ("d0:2", "d1:2", "d2:2") and r.pick("prm") == "6"
 
 
+class ReleasingScorer(ScriptedScorer):
+    """A scorer with the optional ``release`` hook, logging the calls it gets."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def score(self, problems, solutions):
+        self.calls.append("score")
+        return super().score(problems, solutions)
+
+    def release(self, problem):
+        self.calls.append(("release", problem.id))
+
+
+@pytest.mark.parametrize("search", [best_of_n, early_rejection, beam_search, dvts, mcts])
+def test_every_strategy_releases_the_problem_once_its_search_ends(search, policy):
+    scorer = ReleasingScorer()
+    search(PROBLEM, policy, scorer, 4)
+    assert scorer.calls[-1] == ("release", "p") and scorer.calls.count(("release", "p")) == 1
+    assert "score" in scorer.calls  # (scorers without the hook: every other test here)
+
+
 def test_score_nodes_only_asks_for_unscored_nodes():
     scorer, compute = ScriptedScorer(), Compute()
     nodes = [Node(("d0:1",), (0.1,)), Node(("d0:2",))]

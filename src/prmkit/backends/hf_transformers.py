@@ -25,7 +25,7 @@ import torch
 from ..types import Problem, Solution, StepScores
 from .families import PRMSpec, get_spec
 
-__all__ = ["HFStepScorer", "Encoded", "single_token_id", "token_logprobs"]
+__all__ = ["HFStepScorer", "Encoded", "single_token_id", "token_logprobs", "default_cache_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,22 @@ class PrefixState:
     ref_last_logits: Optional[torch.Tensor] = None
     q: Any = 0.0
 
+    def nbytes(self) -> int:
+        """Bytes of the stored tensors (each its own compact copy, so this is what keeping it costs)."""
+        pairs = list(self.past or []) + list(self.ref_past or [])
+        tensors = [t for pair in pairs for t in pair] + [self.last_logits, self.ref_last_logits, self.q]
+        return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+def default_cache_bytes(device: torch.device) -> int:
+    """The default byte budget of the incremental scorer's prefix cache: a quarter of the CUDA device's free
+    memory when the scorer is built (after the models loaded; the rest is left to forward passes and a
+    policy on the same device), else 1 GiB of host memory."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free // 4
+    return 2**30
+
 
 def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
@@ -115,14 +131,18 @@ class HFStepScorer:
         reference: the reference model of an ``implicit`` spec (same tokenizer).
         incremental (`bool`, defaults to `False`): for search, where solutions grow a step at a time: keep
             the KV cache (a ``PrefixState``) of each solution scored, and read only the new tokens of a
-            solution that extends one already scored (the ``max_cached`` most recent are kept). Scores equal
-            full re-scoring's (tested to 1e-4); a solution whose tokens do not extend its prefix's (a
-            tokenizer merging across the step boundary) is read in full.
+            solution that extends one already scored. Scores equal full re-scoring's (tested to 1e-4); a
+            solution whose tokens do not extend its prefix's (a tokenizer merging across the step boundary),
+            or whose prefix was evicted, is read in full. ``release(problem)`` drops a problem's states (the
+            search strategies call it when a problem's search ends).
+        max_cache_bytes (`int`, *optional*): the most bytes the cached states may hold (checked after every
+            call; the least recently used go first, a state larger than the budget is not kept); defaults to
+            ``default_cache_bytes(device)``: a quarter of free CUDA memory, or 1 GiB on CPU. 0 caches nothing.
     """
 
     def __init__(self, model: Any, tokenizer: Any, spec: PRMSpec, *, max_batch_tokens: Optional[int] = None,
                  max_length: Optional[int] = None, overflow: str = "truncate", reference: Any = None,
-                 incremental: bool = False, max_cached: int = 4096) -> None:
+                 incremental: bool = False, max_cache_bytes: Optional[int] = None) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("HFStepScorer needs a fast tokenizer (character offsets)")
         if overflow not in ("truncate", "error"):
@@ -141,8 +161,10 @@ class HFStepScorer:
         if spec.step_tag.strip() and spec.template != "chat_turns":
             single_token_id(tokenizer, spec.step_tag.strip())  # the tag must be one token on its own
         self.report: Counter = Counter()
-        self.incremental, self.max_cached = incremental, max_cached
-        self._states: OrderedDict = OrderedDict()  # (question, steps) -> (PrefixState, scores)
+        self.incremental = incremental
+        self.max_cache_bytes = default_cache_bytes(self.device) if max_cache_bytes is None else max_cache_bytes
+        self._states: OrderedDict = OrderedDict()  # (question, steps) -> (PrefixState, scores, bytes), LRU first
+        self.cached_bytes = 0
 
     @classmethod
     def from_pretrained(cls, model: str, spec: "str | PRMSpec | None" = None, *, device: Any = "auto",
@@ -315,6 +337,7 @@ class HFStepScorer:
         """Scores reading only the tokens after each solution's longest prefix already scored; the solutions
         that extend the same prefix are read in one batch on top of its cache."""
         groups: dict[Any, list[tuple[int, Encoded]]] = {}
+        parents: dict[Any, tuple[PrefixState, list]] = {None: (PrefixState([], []), [])}
         for i, (problem, solution) in enumerate(zip(problems, solutions)):
             enc = self.encode(problem, solution.steps)
             parent = None
@@ -323,12 +346,12 @@ class HFStepScorer:
                 hit = self._states.get(key)
                 if hit is not None and enc.input_ids[: len(hit[0].ids)] == hit[0].ids:
                     self._states.move_to_end(key)
-                    parent = key
+                    parent, parents[key] = key, hit[:2]  # held here: storing children may evict it
                     break
             groups.setdefault(parent, []).append((i, enc))
         results: list[list[Optional[float]]] = [[] for _ in solutions]
         for parent, items in groups.items():
-            base, known = self._states[parent] if parent is not None else (PrefixState([], []), [])
+            base, known = parents[parent]
             rows, start = len(items), len(base.ids)
             state = PrefixState(base.ids, self._cache(base.past, rows),
                                 self._cache(base.ref_past, rows) if self.reference is not None else None)
@@ -358,17 +381,44 @@ class HFStepScorer:
             for r, ((i, enc), x) in enumerate(zip(items, new)):
                 if len(enc.input_ids) >= self.max_length or not x:
                     continue  # truncated (nothing extends it) or nothing new (its parent serves)
+                # copies, not views: a view would keep the whole batch's tensor alive, uncounted
                 end = start + len(x)
-                child = PrefixState(enc.input_ids, [(k[r: r + 1, :, :end], v[r: r + 1, :, :end]) for k, v in layers],
-                                    [(k[r: r + 1, :, :end], v[r: r + 1, :, :end]) for k, v in ref_layers])
+                row = [(k[r: r + 1, :, :end].clone(), v[r: r + 1, :, :end].clone()) for k, v in layers]
+                ref_row = [(k[r: r + 1, :, :end].clone(), v[r: r + 1, :, :end].clone()) for k, v in ref_layers]
+                child = PrefixState(enc.input_ids, row, ref_row)
                 if self.reference is not None:  # the implicit PRM carries on from the last token's logits and q
-                    child.last_logits = state.last_logits[r: r + 1, len(x) - 1]
-                    child.ref_last_logits = state.ref_last_logits[r: r + 1, len(x) - 1]
-                    child.q = state.q[r: r + 1, len(x) - 1]
-                self._states[(problems[i].question, tuple(solutions[i].steps))] = (child, results[i])
-            while len(self._states) > self.max_cached:
-                self._states.popitem(last=False)
+                    child.last_logits = state.last_logits[r: r + 1, len(x) - 1].clone()
+                    child.ref_last_logits = state.ref_last_logits[r: r + 1, len(x) - 1].clone()
+                    child.q = state.q[r: r + 1, len(x) - 1].clone()
+                self._store((problems[i].question, tuple(solutions[i].steps)), child, results[i])
+        self._evict()  # also when nothing was stored and the budget was lowered since the last call
         return [StepScores(tuple(r), source=self.spec.name) for r in results]
+
+    def _store(self, key: Any, state: PrefixState, scores: list) -> None:
+        """Cache ``state``, then evict the least recently used until the states fit ``max_cache_bytes``."""
+        size = state.nbytes()
+        self._forget(key)
+        if size > self.max_cache_bytes:
+            self.report["prefix states not cached (over budget)"] += 1
+        else:
+            self._states[key] = (state, scores, size)
+            self.cached_bytes += size
+        self._evict()
+
+    def _evict(self) -> None:
+        while self.cached_bytes > self.max_cache_bytes and self._states:
+            self._forget(next(iter(self._states)))
+            self.report["prefix states evicted"] += 1
+
+    def _forget(self, key: Any) -> None:
+        dropped = self._states.pop(key, None)
+        if dropped is not None:
+            self.cached_bytes -= dropped[2]
+
+    def release(self, problem: Problem) -> None:
+        """Drop the cached states of ``problem`` (by its question): its search ended and nothing will extend them."""
+        for key in [key for key in self._states if key[0] == problem.question]:
+            self._forget(key)
 
     def _cache(self, layers: list, rows: int) -> Any:
         """A fresh ``DynamicCache`` holding ``layers`` (per layer ``(keys, values)``, one row) for ``rows`` rows;

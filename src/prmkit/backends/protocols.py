@@ -11,7 +11,7 @@ from typing import Optional, Protocol, Sequence, runtime_checkable
 
 from ..types import Problem, Solution, StepScores
 
-__all__ = ["StepScorer", "Generator", "check_request", "cut_at_stop"]
+__all__ = ["StepScorer", "ReleasesProblems", "Generator", "check_request", "cut_at_stop"]
 
 
 @runtime_checkable
@@ -25,6 +25,16 @@ class StepScorer(Protocol):
     """
 
     def score(self, problems: Sequence[Problem], solutions: Sequence[Solution]) -> list[StepScores]:
+        ...
+
+
+@runtime_checkable
+class ReleasesProblems(Protocol):
+    """Optional for a ``StepScorer``: one that keeps state per problem (an incremental scorer's KV caches)
+    frees it in ``release(problem)``. Search strategies call it when a problem's search ends, if the scorer
+    has it; a scorer without it works the same."""
+
+    def release(self, problem: Problem) -> None:
         ...
 
 

@@ -27,6 +27,24 @@ def _progress() -> Iterator[Any]:
         yield start
 
 
+def parse_bytes(text: str) -> int:
+    """``"512M"``, ``"2GiB"``, ``"1.5g"`` or ``"1000000"`` as bytes (K, M, G, T are powers of 1024).
+
+    Example:
+        >>> parse_bytes("512M"), parse_bytes("2GiB"), parse_bytes("100")
+        (536870912, 2147483648, 100)
+    """
+    number = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = 1024 ** ("KMGT".index(number[-1]) + 1) if number[-1:] in ("K", "M", "G", "T") else 1
+    try:
+        value = float(number[:-1] if scale > 1 else number) * scale
+    except ValueError:
+        raise ValueError(f"--prm-cache: expected a size such as 512M or 2G, got {text!r}") from None
+    if not 0 <= value < 2**63:  # also nan and inf
+        raise ValueError(f"--prm-cache: expected a size >= 0, got {text!r}")
+    return int(value)
+
+
 def print_summary(summary: dict) -> None:
     table = Table("method", "N", "PRM pick", "PRM-weighted vote", "majority vote", "gen tokens", "PRM tokens", "s",
                   box=box.SIMPLE, title=f"accuracy on {summary['problems']} problems (per problem: mean compute)")
@@ -56,6 +74,8 @@ def search(
     max_steps: int = typer.Option(16),
     template: str = typer.Option("{question}\n", help="Prompt before the steps ({question})."),
     separator: str = typer.Option("\n", help="Ends every step."),
+    prm_cache: Optional[str] = typer.Option(None, help="Most memory the PRM's cached prefixes may hold, e.g. 512M "
+                                            "or 4G (default: a quarter of free GPU memory, 1G on CPU)."),
     limit: Optional[int] = typer.Option(None, help="Search the first N problems only."),
     seed: int = typer.Option(0),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write search.jsonl and summary.json here."),
@@ -68,7 +88,8 @@ def search(
                               spec=spec, methods=tuple(method), n=tuple(int(k) for k in n.split(",")),
                               beam_width=beam_width, aggregate=aggregate, template=template, separator=separator,
                               temperature=temperature, max_step_tokens=max_step_tokens, max_steps=max_steps,
-                              generator_options=parse_options(generator_option), limit=limit, seed=seed)
+                              generator_options=parse_options(generator_option), limit=limit, seed=seed,
+                              prm_cache_bytes=parse_bytes(prm_cache) if prm_cache is not None else None)
         with _progress() as progress:
             summary = run(config, progress)
     except (ValueError, KeyError) as e:

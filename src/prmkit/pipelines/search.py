@@ -45,6 +45,9 @@ class SearchConfig:
         reject_after / keep: early rejection's scoring depth and surviving share.
         template / separator / temperature / max_step_tokens / max_steps / answer_style: the step policy.
         generator_options / scorer_options: passed to the backends (``device``, ``model=`` for servers...).
+        prm_cache_bytes: the most bytes an incremental PRM's cached prefix states may hold (``HFStepScorer``'s
+            ``max_cache_bytes``; default: a quarter of free CUDA memory, 1 GiB on CPU). Each problem's states
+            are released when its search ends.
         limit: the first ``limit`` problems only.
         seed: problem ``i`` is searched with seed ``seed + 1000 * i``.
         out: where ``search.jsonl`` and ``summary.json`` go.
@@ -69,6 +72,7 @@ class SearchConfig:
     answer_style: str = "auto"
     generator_options: dict = field(default_factory=dict)
     scorer_options: dict = field(default_factory=dict)
+    prm_cache_bytes: Optional[int] = None
     data_format: Optional[str] = None
     limit: Optional[int] = None
     seed: int = 0
@@ -80,6 +84,8 @@ class SearchConfig:
         if not self.n or any(k < 1 for k in self.n):
             raise ValueError(f"N values must be positive, got {self.n}")
         self.n = tuple(sorted(set(self.n)))
+        if self.prm_cache_bytes is not None and self.prm_cache_bytes < 0:
+            raise ValueError(f"prm_cache_bytes must be >= 0, got {self.prm_cache_bytes}")
 
 
 def _options(config: SearchConfig, method: str) -> dict:
@@ -113,6 +119,8 @@ def run(config: SearchConfig, progress: Optional[Callable[[str, int], Any]] = No
     scorer = load_scorer(config.model, spec=config.spec, **config.scorer_options)
     if hasattr(scorer, "incremental"):  # HF scorers: read only each candidate's new step
         scorer.incremental = True
+    if config.prm_cache_bytes is not None and hasattr(scorer, "max_cache_bytes"):
+        scorer.max_cache_bytes = config.prm_cache_bytes
     problems, seen = [], set()
     for ex in read(config.data, config.data_format):
         if ex.problem.id not in seen and ex.problem.answer is not None:

@@ -1,7 +1,8 @@
 """PRM-guided search at test time: strategies built from shared primitives, behind one signature.
 
 ``SEARCHERS`` maps names to strategies (``pkg.mod:fn`` plugs in your own): each is called as
-``fn(problem, policy, scorer, n, **options)`` and returns a ``SearchResult``.
+``fn(problem, policy, scorer, n, **options)``, returns a ``SearchResult``, and calls
+``primitives.release_problem(scorer, problem)`` when it ends, so an incremental PRM frees that problem's caches.
 """
 
 SEARCHERS: dict[str, str] = {

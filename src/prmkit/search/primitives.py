@@ -3,9 +3,10 @@
 A ``Node`` is a partial solution (its steps, the PRM's score of each, whether it is finished). A
 ``StepPolicy`` turns any ``Generator`` into a step writer: the prompt is the question plus the steps so
 far, and generation stops at the step separator. ``score_nodes`` asks any ``StepScorer`` for the scores
-of steps not scored yet (an incremental scorer reuses the prefix it already read). ``select_topk`` is
-the one selection rule. Every call is counted in a ``Compute`` (generated tokens, PRM tokens, wall
-time), so strategies compare at equal compute, not only at equal N.
+of steps not scored yet (an incremental scorer reuses the prefix it already read), and
+``release_problem`` tells it when a problem's search ended. ``select_topk`` is the one selection rule.
+Every call is counted in a ``Compute`` (generated tokens, PRM tokens, wall time), so strategies compare
+at equal compute, not only at equal N.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..aggregate import aggregate
 from ..answers import extract_answer, marked_answer
 from ..types import Problem, Solution
 
-__all__ = ["Node", "Compute", "StepPolicy", "score_nodes", "select_topk", "node_answer"]
+__all__ = ["Node", "Compute", "StepPolicy", "score_nodes", "release_problem", "select_topk", "node_answer"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +164,12 @@ def score_nodes(scorer: Any, problem: Problem, nodes: Sequence[Node], compute: C
     for i, s in zip(todo, scores):
         out[i] = dataclasses.replace(nodes[i], scores=tuple(s.values))
     return out
+
+
+def release_problem(scorer: Any, problem: Problem) -> None:
+    """The search of ``problem`` ended: let the scorer free what it kept for it (``release``, optional in the
+    ``StepScorer`` protocol; ``HFStepScorer`` drops the problem's cached prefix states). Every strategy calls it
+    last."""
+    release = getattr(scorer, "release", None)
+    if callable(release):
+        release(problem)

@@ -24,7 +24,7 @@ from typing import Any, Optional
 from ..aggregate import argmax, majority_vote, weighted_vote
 from ..metrics import cluster_answers
 from ..types import Problem
-from .primitives import Compute, Node, StepPolicy, node_answer, score_nodes, select_topk
+from .primitives import Compute, Node, StepPolicy, node_answer, release_problem, score_nodes, select_topk
 
 __all__ = ["SearchResult", "best_of_n", "early_rejection", "beam_search", "dvts", "mcts", "PICKS"]
 
@@ -58,7 +58,10 @@ class SearchResult:
         return None if winner is None else self.answers[winner]
 
 
-def _result(candidates: list[Node], compute: Compute, how: str, style: str) -> SearchResult:
+def _result(problem: Problem, scorer: Any, candidates: list[Node], compute: Compute, how: str,
+            style: str) -> SearchResult:
+    """The search of ``problem`` ended: release its scorer state and collect the candidates' answers."""
+    release_problem(scorer, problem)
     return SearchResult(candidates, compute.stop(), how, [node_answer(c, style) for c in candidates])
 
 
@@ -66,7 +69,8 @@ def best_of_n(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, aggr
               seed: Optional[int] = None) -> SearchResult:
     compute = Compute()
     candidates = policy.complete(problem, [Node()], n, compute, seed)[0]
-    return _result(score_nodes(scorer, problem, candidates, compute), compute, aggregate, policy.answer_style)
+    scored = score_nodes(scorer, problem, candidates, compute)
+    return _result(problem, scorer, scored, compute, aggregate, policy.answer_style)
 
 
 def early_rejection(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, reject_after: int = 2,
@@ -83,7 +87,8 @@ def early_rejection(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *
     unfinished = [node for node in kept if not node.done]
     completed = iter(policy.complete(problem, unfinished, 1, compute, None if seed is None else seed + reject_after))
     finished = [node if node.done else next(completed)[0] for node in kept]
-    return _result(score_nodes(scorer, problem, finished, compute), compute, aggregate, policy.answer_style)
+    scored = score_nodes(scorer, problem, finished, compute)
+    return _result(problem, scorer, scored, compute, aggregate, policy.answer_style)
 
 
 def _tree_search(problem: Problem, policy: StepPolicy, scorer: Any, n: int, beam_width: int, aggregate: str,
@@ -110,7 +115,7 @@ def _tree_search(problem: Problem, policy: StepPolicy, scorer: Any, n: int, beam
             for i in select_topk([c.value(aggregate) for c in mine], keep):
                 (finished if mine[i].done else groups[g]).append(mine[i])
     finished += [node for beams in groups for node in beams]  # out of steps
-    return _result(finished, compute, aggregate, policy.answer_style)
+    return _result(problem, scorer, finished, compute, aggregate, policy.answer_style)
 
 
 def beam_search(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, beam_width: int = 4,
@@ -173,4 +178,4 @@ def mcts(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, beam_widt
         while t.children:
             t = max(t.children, key=lambda x: x.visits)
         finished = score_nodes(scorer, problem, policy.complete(problem, [t.node], 1, compute, seed)[0], compute)
-    return _result(finished, compute, aggregate, policy.answer_style)
+    return _result(problem, scorer, finished, compute, aggregate, policy.answer_style)
