@@ -118,6 +118,8 @@ def test_eval_bad_input_is_one_line(prmkit_cli, shared_data, tmp_path):
         (("bon", shared_data / "qwen25_math_bon", "--n", "1,16"), "every N must be in 1..8"),
         (("bon", shared_data / "qwen25_math_bon", "--n", "a"), "not a comma-separated list"),
         (("processbench", pb, "--model", "fake", "--threshold-policy", "best"), "unknown threshold policy 'best'"),
+        (("processbench", pb, "--model", str(tmp_path / "no-such-prm")), "no such folder"),  # not "no PRM spec"
+        (("processbench", pb, "--model", "nosuch/prm"), "no hub id with a PRM preset"),  # refused before any hub call
     ]:
         result = prmkit_cli("eval", *args, check=False)
         assert result.returncode == 2, result.stdout

@@ -69,9 +69,26 @@ def load_scorer(model: str, *, spec: Optional[str] = None, **kwargs: Any) -> Ste
         return PRMServerScorer(model, **kwargs)
     if model in SCORERS and model != "hf" or (":" in model and not os.path.exists(model)):
         return resolve(model, SCORERS, "scorer")(**kwargs)
+    if model not in LOCAL_MODELS and not os.path.exists(model):
+        _missing_model(model, spec)
     from .hf_transformers import HFStepScorer
 
     return HFStepScorer.from_pretrained(model_path(model), spec=spec, **kwargs)
+
+
+def _missing_model(model: str, spec: Optional[str]) -> None:
+    """Raise for a model that is not on disk and cannot be a hub PRM, before any hub request: "no such
+    folder" for what looks like a path; for an ``owner/name`` without ``spec``, unless it has a preset."""
+    if model.startswith(("/", ".", "~")) or model.endswith("/") or model.count("/") != 1 or "\\" in model:
+        raise ValueError(f"--model {model}: no such folder")
+    if spec is None:
+        from .families import get_spec
+
+        try:
+            get_spec(None, model)  # a hub id with a preset
+        except ValueError:
+            raise ValueError(f"--model {model}: no such folder, and no hub id with a PRM preset "
+                             "(for another hub model pass --spec FAMILY)") from None
 
 
 def load_generator(name_or_path: str, **kwargs: Any) -> Generator:

@@ -5,7 +5,6 @@ The app is the guard (guard.py), the scoring routers (routes.py, openrlhf.py), `
 is a router over the same ``MicroBatcher``, included here; the guard needs no change.
 """
 
-import os
 from typing import Any, Optional
 
 from fastapi import FastAPI, Request
@@ -81,29 +80,14 @@ def build_app(scorer: Any, config: ServeConfig) -> Any:
 
 
 def load_scorer_for(config: ServeConfig) -> Any:
-    """``load_scorer(config.model, spec=config.spec)``, saying "no such folder" for a missing local path.
+    """``load_scorer(config.model, spec=config.spec)`` (a missing folder says "no such folder").
 
     Raises:
         ValueError, KeyError, OSError, ImportError: a model that cannot be loaded (the CLI prints one line).
     """
-    from ..backends import LOCAL_MODELS, SCORERS, load_scorer
+    from ..backends import load_scorer
 
-    model = config.model
-    named = (model in SCORERS or model in LOCAL_MODELS or model.startswith(("http://", "https://"))
-             or (":" in model and not os.path.exists(model)))
-    if not named and not os.path.exists(model):
-        path_like = model.startswith(("/", ".", "~")) or model.endswith("/") or model.count("/") != 1 or "\\" in model
-        if path_like:
-            raise ValueError(f"--model {model}: no such folder")
-        if config.spec is None:
-            from ..backends.families import get_spec
-
-            try:
-                get_spec(None, model)  # a hub id with a preset
-            except ValueError:
-                raise ValueError(f"--model {model}: no such folder, and no hub id with a PRM preset "
-                                 "(for another hub model pass --spec FAMILY)") from None
-    return load_scorer(model, spec=config.spec)
+    return load_scorer(config.model, spec=config.spec)
 
 
 def serve(config: ServeConfig, scorer: Optional[Any] = None) -> None:
