@@ -1,4 +1,5 @@
-"""Annotation jobs on the real bundled policy: the report, budgets, settings checks, and kill -9 / resume."""
+"""Annotation jobs on the real bundled policy: the report, budgets, settings checks, kill -9 / resume, and
+the job folder's lock (a second copy refuses, a killed job's lock is free again)."""
 
 import json
 import os
@@ -6,12 +7,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from prmkit.data import read, write
+from prmkit.jobfolder import JobInUseError, lock, start_paused
 from prmkit.pipelines.annotate import AnnotateConfig, run
 from prmkit.world.export import world_examples
 from prmkit.world.policy import BUNDLED_POLICY
@@ -101,41 +102,98 @@ def test_bad_configs_are_refused_up_front(world_file, tmp_path):
         AnnotateConfig(data=str(world_file), out=str(tmp_path), methods=("mc",), generator="x", consensus=("mc+judge",))
 
 
+@pytest.mark.parametrize("option, value", [("--limit", "0"), ("--limit", "-5"), ("--rollout-tokens", "0"),
+                                           ("--max-rollouts", "-1")])
+def test_out_of_range_options_are_refused_in_one_line(world_file, tmp_path, prmkit_cli, option, value):
+    # --limit -5 used to label all but the last five; --rollout-tokens 0 sampled empty rollouts
+    result = prmkit_cli("annotate", "mc", world_file, "--generator", BUNDLED_POLICY, "--out", tmp_path / "job",
+                        "--limit", "1", option, value, check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {option} must be at least ") and f"got {value}" in result.stderr
+    assert not (tmp_path / "job").exists()  # refused before any work
+    with pytest.raises(ValueError, match="max_tokens must be at least 1, got 0"):
+        _config(world_file, tmp_path, max_tokens=0)
+
+
+def test_the_report_is_written_through_a_temp_file_of_this_process(world_file, tmp_path, monkeypatch):
+    replaced = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append((Path(src), Path(dst))), real(src, dst))[1])
+    (tmp_path / ".report.json.tmp").write_text("another run's half-written report")
+    run(_config(world_file, tmp_path, methods=("tool",)))
+    src = next(src for src, dst in replaced if dst == tmp_path / "report.json")
+    assert src.parent == tmp_path and str(os.getpid()) in src.name
+    assert (tmp_path / ".report.json.tmp").read_text() == "another run's half-written report"  # not someone else's
+
+
+def test_job_lock_names_its_holder_and_dies_with_it(tmp_path):
+    code = ("import sys; from prmkit.jobfolder import lock\n"
+            "with lock(sys.argv[1]):\n    print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"  # blocks until the lock is held: nothing to race
+    with pytest.raises(JobInUseError, match=f"^job in use by pid {holder.pid}: ") as refused:
+        with lock(tmp_path):
+            pass
+    assert refused.value.pid == holder.pid
+    holder.kill()  # SIGKILL: no cleanup runs, the pid stays in the file, the kernel drops the lock
+    holder.wait()
+    assert (tmp_path / "job.lock").read_text() == f"{holder.pid}\n"
+    with lock(tmp_path):
+        assert (tmp_path / "job.lock").read_text() == f"{os.getpid()}\n"
+        with pytest.raises(JobInUseError, match=f"pid {os.getpid()}"):  # one holder, even within a process
+            with lock(tmp_path):
+                pass
+    assert (tmp_path / "job.lock").read_text() == ""  # a clean end
+
+
+def test_a_second_copy_of_a_running_job_refuses_at_once(world_file, tmp_path):
+    exe = str(Path(sys.executable).with_name("prmkit"))
+    cmd = [exe, "annotate", "tool", str(world_file), "--chunk-size", "4", "--out", str(tmp_path / "job")]
+    first = start_paused(cmd, "chunk:1", tmp_path / "paused", log=tmp_path / "first.log")  # holds the lock
+    second = subprocess.run(cmd, capture_output=True, text=True)
+    assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr  # one line, no traceback
+    assert second.stderr.startswith(f"error: job in use by pid {first.pid}: ")
+    assert _chunks_done(tmp_path / "job" / "job.sqlite") == 1  # the second copy did no work
+    (tmp_path / "paused").unlink()  # let the first go on
+    assert first.wait() == 0, (tmp_path / "first.log").read_text()
+    from prmkit.annotate.tool_check import tool_labels
+
+    got = list(read(tmp_path / "job" / "tool.jsonl"))
+    assert [ex.labels.values for ex in got] == [tool_labels(ex.solution.steps).values for ex in read(world_file)]
+    with sqlite3.connect(tmp_path / "job" / "job.sqlite") as con:
+        assert con.execute("SELECT COUNT(*), COUNT(DISTINCT position) FROM results").fetchone() == (12, 12)
+
+
 def _chunks_done(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-            return con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    except sqlite3.OperationalError:  # the job is still creating its tables
-        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        return con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
 
 def test_kill_9_mid_job_then_rerun_gives_the_uninterrupted_result(world_file, tmp_path):
     exe = str(Path(sys.executable).with_name("prmkit"))
     args = ["annotate", "mc", str(world_file), "--generator", str(BUNDLED_POLICY), "--k", "4", "--chunk-size", "1",
-            "--rollout-tokens", "160", "--limit", "8"]
+            "--rollout-tokens", "160", "--limit", "6"]
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    subprocess.run([exe, *args, "--out", str(whole)], check=True, capture_output=True)
+    reference = subprocess.Popen([exe, *args, "--out", str(whole)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    job = subprocess.Popen([exe, *args, "--out", str(resumed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while _chunks_done(resumed / "job.sqlite") < 3 and time.time() < deadline and job.poll() is None:
-        time.sleep(0.02)
-    assert job.poll() is None, "the job ended before it could be killed"
+    # meanwhile the job to kill: it blocks right after committing its third chunk, and the kill lands there
+    job = start_paused([exe, *args, "--out", str(resumed)], "chunk:3", tmp_path / "paused", log=tmp_path / "job.log")
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
-    done_at_kill = _chunks_done(resumed / "job.sqlite")
-    assert 3 <= done_at_kill < 8 and not (resumed / "mc.jsonl").exists()
+    assert _chunks_done(resumed / "job.sqlite") == 3 and not (resumed / "mc.jsonl").exists()
+    assert (resumed / "job.lock").read_text() == f"{job.pid}\n"  # the dead job's lock file, stale
 
-    subprocess.run([exe, *args, "--out", str(resumed)], check=True, capture_output=True)
+    rerun = subprocess.run([exe, *args, "--out", str(resumed)], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr  # the stale lock is no obstacle
+    assert reference.wait() == 0
     a = [json.loads(line) for line in (whole / "mc.jsonl").read_text().splitlines()]
     b = [json.loads(line) for line in (resumed / "mc.jsonl").read_text().splitlines()]
-    assert len(b) == 8 and [r["problem"]["id"] for r in b] == [r["problem"]["id"] for r in a]
+    assert len(b) == 6 and [r["problem"]["id"] for r in b] == [r["problem"]["id"] for r in a]
     assert [r["labels"] for r in b] == [r["labels"] for r in a]
     with sqlite3.connect(resumed / "job.sqlite") as con:
-        assert con.execute("SELECT COUNT(*), COUNT(DISTINCT position) FROM results").fetchone() == (8, 8)
-        assert con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 8
+        assert con.execute("SELECT COUNT(*), COUNT(DISTINCT position) FROM results").fetchone() == (6, 6)
+        assert con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 6
     ra, rb = (json.loads((d / "report.json").read_text())["methods"]["mc"] for d in (whole, resumed))
     assert (ra["rollouts"], ra["tokens"], ra["quality"]) == (rb["rollouts"], rb["tokens"], rb["quality"])
 

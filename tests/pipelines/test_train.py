@@ -83,33 +83,41 @@ def test_train_then_score_with_no_glue_and_resume(tmp_path, prmkit_cli):
     assert all(0.0 <= v <= 1.0 for ex in scored for v in ex.scores.values)
 
 
-def test_training_killed_mid_run_resumes_and_completes(tmp_path):
+def test_training_killed_mid_save_resumes_from_the_last_complete_checkpoint(tmp_path):
     import os
     import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
+
+    from prmkit.jobfolder import JobInUseError, start_paused
 
     data = tmp_path / "train.jsonl"
     write(world_examples(32, source="injected", seed=4), data, "prmkit")
     out = tmp_path / "prm"
-    cmd = [str(Path(sys.executable).with_name("prmkit")), "train", f"model={BUNDLED_POLICY}", f"data={data}",
-           f"out={out}", "labels=hard", "epochs=30", "batch_size=8", "save_steps=10", "lr=0.001"]
-    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (out / "checkpoint-20").exists() and time.time() < deadline and job.poll() is None:
-        time.sleep(0.05)
-    assert job.poll() is None, "training ended before it could be killed"
+    fields = dict(model=str(BUNDLED_POLICY), data=str(data), out=str(out), labels="hard", epochs=3, batch_size=8,
+                  save_steps=4, lr=0.001)
+    cmd = [str(Path(sys.executable).with_name("prmkit")), "train", *(f"{k}={v}" for k, v in fields.items())]
+    # 4 steps an epoch, 12 in all; the job blocks while saving checkpoint-8: weights written, trainer_state.json not
+    job = start_paused(cmd, "save:2", tmp_path / "paused", log=tmp_path / "job.log")
+    with pytest.raises(JobInUseError, match=f"^job in use by pid {job.pid}: "):  # a second run refuses at once
+        run(TrainConfig(**fields), log=lambda s: None)
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
-    assert not (out / "prmkit_train.json").exists()  # it died before the end
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "checkpoint-8" / "model.safetensors").exists() and not (out / "checkpoint-8" / "trainer_state.json").exists()
+    assert (out / "checkpoint-4" / "trainer_state.json").exists() and not (out / "prmkit_train.json").exists()
+    with open(tmp_path / "rerun.log", "w") as log:
+        rerun = subprocess.Popen(cmd, stdout=log, stderr=log)
+    run(TrainConfig(**{**fields, "out": str(tmp_path / "whole")}), log=lambda s: None)  # meanwhile: the reference
+    assert rerun.wait(timeout=300) == 0, (tmp_path / "rerun.log").read_text()[-2000:]
     summary = json.loads((out / "prmkit_train.json").read_text())
-    # the kill may land while checkpoint-20 is being written: then the last complete one (10) is used
-    assert summary["steps"] == 120 and summary["resumed_from"] in {f"checkpoint-{k}" for k in range(10, 120, 10)}
-    assert (out / "prmkit_spec.json").exists() and (out / "model.safetensors").exists()
+    assert summary["steps"] == 12 and summary["resumed_from"] == "checkpoint-4"  # the cut-short checkpoint-8 skipped
+    assert (out / "prmkit_spec.json").exists()
+    # and it ends with the weights of a run that was never killed
+    from safetensors.torch import load_file
+
+    resumed, whole = load_file(out / "model.safetensors"), load_file(tmp_path / "whole" / "model.safetensors")
+    assert resumed.keys() == whole.keys() and all(torch.allclose(resumed[k], whole[k], atol=1e-6) for k in whole)
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from prmkit.jobfolder import start_paused
 from prmkit.world import check, generate
-from prmkit.world.policy import BUNDLED_POLICY, PolicyTrainConfig, build_tokenizer, evaluate_policy, sample_solutions
+from prmkit.world.policy import (BUNDLED_POLICY, PolicyTrainConfig, build_tokenizer, evaluate_policy, sample_solutions,
+                                 train_policy)
 
 
 def test_bundled_policy_is_a_small_hf_model():
@@ -40,26 +41,31 @@ def test_bundled_policy_solves_some_and_fails_some():
 
 
 def test_training_is_killed_and_resumed(tmp_path):
-    """A real run is killed with SIGKILL after its first checkpoint; rerunning finishes it."""
-    cfg = dict(train_problems=300, max_steps=8, eval_every=2, eval_problems=2, eval_samples=1, target_accuracy=None, near_accuracy=2.0, eval_max_tokens=4,
-               batch_size=8, hidden=32, layers=1, heads=2)
+    """A real run is killed with SIGKILL while it waits at its first checkpoint; the rerun resumes there and
+    ends where an uninterrupted run ends."""
+    import torch
+
+    cfg = dict(train_problems=300, max_steps=6, eval_every=2, eval_problems=2, eval_samples=1, target_accuracy=None,
+               near_accuracy=2.0, eval_max_tokens=4, batch_size=8, hidden=32, layers=1, heads=2)
     code = ("import sys, json; from prmkit.world.policy import train_policy, PolicyTrainConfig; "
             "train_policy(sys.argv[1], PolicyTrainConfig(**json.loads(sys.argv[2])), log=lambda s: print(s, flush=True))")
-    cmd = [sys.executable, "-c", code, str(tmp_path), json.dumps(cfg)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "checkpoint.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "training ended or hung before its first checkpoint"
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-c", code, str(out), json.dumps(cfg)]
+    proc = start_paused(cmd, "checkpoint:1", tmp_path / "paused", log=tmp_path / "run.log", start_new_session=True)
+    os.killpg(proc.pid, signal.SIGKILL)  # it is blocked just after writing checkpoint.pt at step 2
     proc.wait()
-    assert not (tmp_path / "model.safetensors").exists()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "resuming from step" in done.stdout
-    history = json.loads((tmp_path / "prmkit_policy.json").read_text())["history"]
-    assert [h["step"] for h in history] == [2, 4, 6, 8]  # nothing lost, nothing repeated
-    assert not (tmp_path / "checkpoint.pt").exists() and (tmp_path / "model.safetensors").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert not (out / "model.safetensors").exists()
+    with open(tmp_path / "rerun.log", "w") as log:
+        rerun = subprocess.Popen(cmd, stdout=log, stderr=log)
+    train_policy(tmp_path / "whole", PolicyTrainConfig(**cfg), log=lambda s: None)  # meanwhile: the reference
+    assert rerun.wait(timeout=300) == 0, (tmp_path / "rerun.log").read_text()[-2000:]
+    assert "resuming from step 2\n" in (tmp_path / "rerun.log").read_text()
+    history = json.loads((out / "prmkit_policy.json").read_text())["history"]
+    assert [h["step"] for h in history] == [2, 4, 6]  # nothing lost, nothing repeated
+    assert not (out / "checkpoint.pt").exists() and (out / "model.safetensors").exists()
+    uninterrupted = json.loads((tmp_path / "whole" / "prmkit_policy.json").read_text())["history"]
+    assert [{**h, "seconds": 0} for h in history] == [{**h, "seconds": 0} for h in uninterrupted]
 
 
 def test_resume_refuses_another_config(tmp_path):

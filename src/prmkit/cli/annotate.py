@@ -48,20 +48,25 @@ def _progress() -> Iterator[Any]:
 
     columns = (TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[spent]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err) as bar:
-        tasks: dict[str, Any] = {}
-        start: dict[str, tuple[float, int]] = {}
+    bar = Progress(*columns, console=err)
+    tasks: dict[str, Any] = {}
+    start: dict[str, tuple[float, int]] = {}
 
-        def update(method: str, done: int, total: int, spent: dict) -> None:
-            if method not in tasks:
-                tasks[method] = bar.add_task(method, total=total, spent="")
-                start[method] = (time.perf_counter(), spent["rollouts"])
-            t0, r0 = start[method]
-            rate = (spent["rollouts"] - r0) / max(time.perf_counter() - t0, 1e-9)
-            bar.update(tasks[method], completed=done,
-                       spent=f"{spent['rollouts']:,} rollouts ({rate:.1f}/s) {spent['tokens']:,} tokens")
+    def update(method: str, done: int, total: int, spent: dict) -> None:
+        if method not in tasks:
+            bar.start()  # at the first chunk: a job refused up front prints its one error line, no empty bar
+            tasks[method] = bar.add_task(method, total=total, spent="")
+            start[method] = (time.perf_counter(), spent["rollouts"])
+        t0, r0 = start[method]
+        rate = (spent["rollouts"] - r0) / max(time.perf_counter() - t0, 1e-9)
+        bar.update(tasks[method], completed=done,
+                   spent=f"{spent['rollouts']:,} rollouts ({rate:.1f}/s) {spent['tokens']:,} tokens")
 
+    try:
         yield update
+    finally:
+        if tasks:  # only a started bar is stopped: stopping prints a blank line when stderr is not a terminal
+            bar.stop()
 
 
 def _fmt(x: Optional[float]) -> str:
@@ -102,10 +107,19 @@ def _print(report: dict) -> None:
                   highlight=False)
 
 
+# config fields whose option is not spelled --field-name
+_FLAGS = {"max_tokens": "--rollout-tokens", "max_tokens_budget": "--max-tokens", "judge_samples": "--samples",
+          "judge_max_tokens": "--critique-tokens"}
+
+
 def _run(json_out: Optional[Path], **fields: Any) -> dict:
     from ..errors import DataError
-    from ..pipelines.annotate import AnnotateConfig, run
+    from ..pipelines.annotate import AT_LEAST, AnnotateConfig, run
 
+    for name, least in AT_LEAST.items():  # checked here too, to name the option rather than the field
+        value = fields.get(name)
+        if value is not None and value < least:
+            fail(f"{_FLAGS.get(name, '--' + name.replace('_', '-'))} must be at least {least}, got {value}")
     try:
         config = AnnotateConfig(**fields)
         with _progress() as update:

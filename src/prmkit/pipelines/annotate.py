@@ -6,6 +6,7 @@ solutions chunk by chunk (each chunk committed atomically; finished chunks of an
 are skipped; budgets are checked before each chunk) -> consensus between method pairs -> write each
 method's labels in prmkit and TRL stepwise format -> when the input carries gold labels, the quality
 report (``prmkit.metrics.label_quality`` plus rollouts, tokens and seconds) as ``OUT/report.json``.
+The whole run holds the folder's lock (``prmkit.jobfolder``): a second copy of the job refuses at once.
 
 Every chunk is seeded from (seed, method, chunk) and sees exactly the rollout cache of the chunks
 before it, so a resumed job ends with the same labels as an uninterrupted one.
@@ -30,12 +31,17 @@ from ..annotate.judge import PROMPTS
 from ..annotate.rollouts import derive_seed
 from ..annotate.store import JobStore
 from ..data import ReadReport, read, write
+from ..jobfolder import lock, pause_point
 from ..registry import resolve
 from ..types import Example, StepLabels
 
-__all__ = ["AnnotateConfig", "run", "run_consensus", "ROLLOUT_METHODS"]
+__all__ = ["AnnotateConfig", "run", "run_consensus", "ROLLOUT_METHODS", "AT_LEAST"]
 
 ROLLOUT_METHODS = ("mc", "binary-search")
+# the least value of each numeric setting (None, where a field allows it, means no limit): a negative
+# limit would slice from the end (-5: all but the last five), and 0 new tokens a rollout samples nothing
+AT_LEAST = {"k": 1, "probe_size": 1, "max_probes": 1, "round_size": 1, "chunk_size": 1, "judge_samples": 1,
+            "limit": 1, "max_tokens": 1, "judge_max_tokens": 1, "max_rollouts": 0, "max_tokens_budget": 0}
 Progress = Callable[[str, int, int, dict], None]  # (method, solutions done, total, {"rollouts", "tokens"} spent)
 
 
@@ -118,9 +124,10 @@ class AnnotateConfig:
             raise ValueError(f"unknown judge prompt {self.judge_prompt!r}; known: {', '.join(PROMPTS)}")
         if self.consensus_level not in LEVELS:
             raise ValueError(f"consensus_level must be one of {LEVELS}, not {self.consensus_level!r}")
-        for name in ("k", "probe_size", "round_size", "chunk_size", "judge_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, least in AT_LEAST.items():
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"{name} must be at least {least}, got {value}")
 
     def threshold(self, method: str) -> float:
         """Below this a method's label means "wrong": soft MC labels are read as Math-Shepherd's hard
@@ -227,8 +234,15 @@ def _write_outputs(out: Path, name: str, examples: list[Example]) -> dict:
 
 
 def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
-    """Run (or resume) the job; returns the report (also written to ``OUT/report.json``)."""
+    """Run (or resume) the job; returns the report (also written to ``OUT/report.json``).
+
+    Raises ``prmkit.jobfolder.JobInUseError`` at once if another process is running a job in ``out``."""
     out = Path(config.out)
+    with lock(out):
+        return _run_locked(config, out, progress)
+
+
+def _run_locked(config: AnnotateConfig, out: Path, progress: Optional[Progress]) -> dict:
     read_report = ReadReport()
     examples = list(read(config.data, config.data_format, report=read_report, skip_invalid=config.skip_invalid))
     if config.limit is not None:
@@ -261,6 +275,7 @@ def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
                 other = sum(r["tokens"] for r in results) if method == "judge" else 0
                 store.commit_chunk(method, c, [(c * config.chunk_size + i, r) for i, r in enumerate(results)], new,
                                    time.perf_counter() - t0, other_tokens=other)
+                pause_point("chunk")  # a test's kill lands here (PRMKIT_PAUSE_AT=chunk:N), never mid-chunk
                 if progress:
                     rollouts, tokens = store.spent()
                     progress(method, store.count(method), len(examples), {"rollouts": rollouts, "tokens": tokens})
@@ -269,10 +284,11 @@ def run(config: AnnotateConfig, progress: Optional[Progress] = None) -> dict:
         report = _report(config, examples, store, read_report, budget_hit)
     finally:
         store.close()
-    tmp = out / ".report.json.tmp"
+    tmp = out / f".report.json.{os.getpid()}.tmp"  # this process's own: a killed run's leftover is never reused
     tmp.write_text(json.dumps(report, indent=2))
     os.replace(tmp, out / "report.json")  # atomic: a reader never sees half a report
     return report
+
 
 def _redacted(config: dict) -> dict:
     return {**config, "generator_options": mask_secrets(config["generator_options"]),

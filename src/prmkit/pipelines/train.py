@@ -14,6 +14,9 @@ TRL's ``PRMTrainer`` casts them to 0/1 instead). Steps past ``max_length`` are c
 silently; unlabelled steps after a first error count as wrong (``StepLabels.propagated``), others are
 left out of the loss. An implicit PRM (Yuan et al. 2024) is the same loss on one target per
 solution, its outcome, read at the last step: ``sigmoid(beta * Σ log pi/pi_ref)``.
+
+A run holds its folder's lock (``prmkit.jobfolder``), so a second run into the same ``out`` refuses at
+once; kill tests stop it at a known checkpoint with ``PRMKIT_PAUSE_AT`` (``save:N``, ``checkpoint:N``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Optional
 
 from ..backends import model_path
 from ..data import read
+from ..jobfolder import lock, pause_point
 from ..types import Example
 
 __all__ = ["TrainConfig", "run", "encode_examples", "step_loss", "IGNORE"]
@@ -265,15 +269,21 @@ def _complete_checkpoints(out: Path) -> list[Path]:
 
 
 def run(config: TrainConfig, log: Any = print) -> dict:
-    """Train (or resume) and save; returns the report (also written to ``OUT/prmkit_train.json``)."""
+    """Train (or resume) and save; returns the report (also written to ``OUT/prmkit_train.json``).
+
+    Raises ``prmkit.jobfolder.JobInUseError`` at once if another process is training into ``out``."""
+    out = Path(config.out)
+    with lock(out):
+        return _train(config, out, log)
+
+
+def _train(config: TrainConfig, out: Path, log: Any) -> dict:
     import torch
     import transformers
 
     from ..backends.hf_transformers import HFStepScorer
 
     transformers.set_seed(config.seed)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     examples = list(read(config.data, config.data_format))[: config.limit]
     model, tokenizer, spec, reference = _load(config)
     target = config.target or ("outcome" if spec.head == "implicit" else "steps")
@@ -303,6 +313,15 @@ def run(config: TrainConfig, log: Any = print) -> dict:
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
 
+        def save_model(self, output_dir=None, _internal_call=False):  # noqa: ANN001
+            super().save_model(output_dir, _internal_call)
+            if _internal_call:  # a checkpoint's weights are written, its trainer_state.json not yet
+                pause_point("save")
+
+    class PausePoint(transformers.TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            pause_point("checkpoint")  # the checkpoint is complete (and older ones rotated out)
+
     args = transformers.TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
         learning_rate=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
@@ -313,7 +332,7 @@ def run(config: TrainConfig, log: Any = print) -> dict:
         eval_strategy="steps" if eval_examples else "no", eval_steps=config.eval_steps,
         dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=False)
     trainer = StepTrainer(model=model, args=args, train_dataset=features, eval_dataset=eval_examples,
-                          data_collator=_collate(tokenizer.pad_token_id))
+                          data_collator=_collate(tokenizer.pad_token_id), callbacks=[PausePoint()])
     checkpoints = _complete_checkpoints(out)
     model.train()
     result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from ..jobfolder import pause_point
 from .checker import check
 from .problems import ITEMS, NAMES, STEP_SEPARATOR, WorldConfig, WorldProblem, generate, gold_steps
 
@@ -189,7 +190,8 @@ def train_lm(out: Path, cfg: Any, tokenizer: Any, data: list[tuple[list[int], in
     ``near_accuracy``, ``target_accuracy``) and ``seed``; ``data`` is (ids, prompt length) pairs (loss on
     the completion only); ``quick_eval(model)`` returns a dict with ``accuracy``; ``init(model)``, if given,
     sets the starting weights of a fresh run (e.g. from another model). A checkpoint is written
-    atomically at every evaluation, so rerunning after a kill resumes from the last one. Returns
+    atomically at every evaluation, so rerunning after a kill resumes from the last one (a test kills it
+    at a known one: ``prmkit.jobfolder.pause_point``). Returns
     (model, last metrics, history); saving the model is the caller's.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -248,6 +250,7 @@ def train_lm(out: Path, cfg: Any, tokenizer: Any, data: list[tuple[list[int], in
             torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
                         "step": step, "history": history}, ckpt.with_suffix(".tmp"))
             os.replace(ckpt.with_suffix(".tmp"), ckpt)
+            pause_point("checkpoint")  # where a kill test stops the run (PRMKIT_PAUSE_AT=checkpoint:N)
             if cfg.target_accuracy is not None and metrics["accuracy"] >= cfg.target_accuracy:
                 log(f"reached target accuracy {cfg.target_accuracy} at step {step}")
                 break
