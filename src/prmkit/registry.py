@@ -1,8 +1,10 @@
 """Resolve names to objects through plain ``name -> "module:attr"`` tables, importing lazily.
 
 Every extension point (formats, scorers, aggregators, ...) is a dict in its package. A user plugs in
-their own object by passing ``"mypkg.mod:MyThing"`` wherever a built-in name is accepted; nothing
-is imported until it is asked for, so listing names never imports torch.
+their own object by passing ``"mypkg.mod:MyThing"`` (or a module: ``"mypkg.mod"``, ``"mymodule"``)
+wherever a built-in name is accepted; where the table's objects are modules (``FORMATS``), a plain name
+that is not in the table is imported as a module too.
+Nothing is imported until it is asked for, so listing names never imports torch.
 """
 
 from __future__ import annotations
@@ -24,17 +26,19 @@ def _import(target: str) -> Any:
     return obj
 
 
-def resolve(value: Any, table: Mapping[str, str], what: str = "name") -> Any:
+def resolve(value: Any, table: Mapping[str, str], what: str = "name", *, modules: bool = False) -> Any:
     """Turn a table name or a ``"pkg.module:attr"`` path into the object it names.
 
     Args:
-        value: a key of ``table``, an import path (``"pkg.mod:Obj"``, or a module ``"pkg.mod"``), or
-            an object, which is returned unchanged.
+        value: a key of ``table``, an import path (``"pkg.mod:Obj"``, or a module ``"pkg.mod"`` or
+            ``"mymodule"``: a name not in the table is imported), or an object, which is returned unchanged.
         table: the extension table, mapping names to import paths.
         what: noun used in the error message (``"format"``, ``"scorer"``...).
+        modules: the table's objects are modules, so a plain name not in it (``"mymodule"``) is imported
+            as one; elsewhere (an unknown ``--spec json``) it is an unknown name, not Python's ``json``.
 
     Raises:
-        KeyError: unknown name, listing the known ones.
+        KeyError: unknown name (neither in the table nor an importable module), listing the known ones.
 
     Example:
         >>> resolve("json:dumps", {})([1])
@@ -49,7 +53,31 @@ def resolve(value: Any, table: Mapping[str, str], what: str = "name") -> Any:
             return _import(value)
         except (ImportError, AttributeError) as e:
             raise KeyError(f"cannot import {what} {value!r}: {e}") from e
-    raise KeyError(f"unknown {what} {value!r}; known: {', '.join(sorted(table))} (or give 'package.module:Object')")
+    module = _plain_module(value, what) if modules else None
+    if module is not None:
+        return module
+    plug = "a module name or 'package.module'" if modules else "'package.module:Object'"
+    raise KeyError(f"unknown {what} {value!r}; known: {', '.join(sorted(table))} (or give {plug})")
+
+
+def _plain_module(name: str, what: str) -> Any:
+    """The module ``name`` (``"myformat"``) if one is importable, else None.
+
+    Only a module missing under exactly this name counts as "no such module": an import error raised
+    inside the module is the user's to see. A bare folder (a namespace package, e.g. a run folder
+    in the working directory) is not a module here.
+    """
+    if not name.isidentifier():
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name:
+            return None
+        raise KeyError(f"cannot import {what} {name!r}: {e}") from e
+    except ImportError as e:
+        raise KeyError(f"cannot import {what} {name!r}: {e}") from e
+    return module if getattr(module, "__file__", None) else None
 
 
 def describe(table: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -11,8 +11,11 @@ A format module defines:
 * optionally ``dump(examples, options) -> Iterator[dict]`` and ``CONTAINER`` (``"jsonl"`` or
   ``"json"``) to write the format.
 
+* optionally ``EXAMPLE``: a command-line example for ``prmkit ls formats``.
+
 The order of the table is the order of auto-detection: more specific formats first.
-Add your own without editing this file by passing ``"mypkg.myformat"`` wherever a name is taken.
+Add your own without editing this file by passing its module name (``"myformat"``, ``"mypkg.myformat"``)
+wherever a name is taken; a name that is not in the table is imported.
 """
 
 FORMATS: dict[str, str] = {
@@ -28,4 +31,5 @@ FORMATS: dict[str, str] = {
     "rewardmath": "prmkit.data.formats.rewardmath",
     "gsm8k": "prmkit.data.formats.gsm8k",
     "math": "prmkit.data.formats.math",
+    "fields": "prmkit.data.formats.fields",  # never detected: named with its field mapping
 }
