@@ -124,3 +124,43 @@ def test_eval_bad_input_is_one_line(prmkit_cli, shared_data, tmp_path):
         result = prmkit_cli("eval", *args, check=False)
         assert result.returncode == 2, result.stdout
         assert result.stderr.strip().count("\n") == 0 and message in result.stderr, result.stderr
+
+
+def test_bon_first_n_reproduces_qwen25_math_rm_maj_eval(prmkit_cli, shared_data, tmp_path):
+    """Qwen2.5-Math evaluation/rm_maj_eval.py takes the first k samples and votes over identical strings."""
+    result = prmkit_cli("eval", "bon", shared_data / "qwen25_math_bon", "--first-n", "--exact-vote", "--n", "2,4",
+                        "--bootstrap", "50", "--json", tmp_path / "b.json")
+    n = json.loads((tmp_path / "b.json").read_text())["n"]
+    assert [round(n[k][m]["value"], 2) for k in ("2", "4") for m in ("maj", "rm")] == [0.90, 0.93, 0.93, 0.93]
+    assert "first N candidates in file order" in result.stdout and "identical answer strings" in result.stdout
+
+
+def test_prmbench_multi_solutions_prm_score_is_its_f1_and_groups_are_printed(prmkit_cli, shared_data, tmp_path):
+    src = shared_data / "prmbench" / "prm_test_p12_multi_solutions.jsonl.gz"
+    result = prmkit_cli("eval", "prmbench", src, "--model", "fake", "--json", tmp_path / "r.json")
+    r = json.loads((tmp_path / "r.json").read_text())
+    ms = r["classes"]["multi_solutions"]
+    assert ms["TN"] + ms["FP"] == 0 and ms["prm_score"] == pytest.approx(ms["f1"]) and ms["f1"] > 0
+    assert r["groups"]["sensitivity"] == {"prm_score": ms["prm_score"], "classes": ["multi_solutions"],
+                                          "missing": ["missing_condition", "deception"]}
+    assert "PRMScore by group" in result.stdout and "sensitivity" in result.stdout
+
+
+def test_scores_alone_prints_that_completeness_was_not_checked(prmkit_cli, tmp_path):
+    from prmkit.data import write
+    from prmkit.types import Example, Problem, Solution, StepLabels, StepScores
+
+    scored = tmp_path / "s.jsonl"
+    write([Example(Problem(f"p{i}", "q"), Solution(["a", "b"]), StepLabels([1, i % 2]), StepScores([0.9, 0.2]))
+           for i in range(4)], scored)
+    result = prmkit_cli("eval", "processbench", "--scores", scored)
+    assert "completeness not checked (no reference data given)" in result.stdout
+
+
+def test_empty_input_is_0_items_and_rc_2(prmkit_cli, tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    for args in (("processbench", tmp_path / "empty.jsonl", "--model", "fake"), ("bon", tmp_path / "empty.jsonl"),
+                 ("pairwise", tmp_path / "empty.jsonl"), ("processbench", "--scores", tmp_path / "empty.jsonl")):
+        result = prmkit_cli("eval", *args, check=False)
+        assert result.returncode == 2 and "0 items" in result.stderr, (args, result.stdout, result.stderr)
+        assert result.stderr.strip().count("\n") == 0

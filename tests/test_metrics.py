@@ -10,6 +10,7 @@ from prmkit.metrics import (
     pass_at_k, predicted_first_error, prmbench_report, prmbench_sample, processbench_f1, processbench_report,
     threshold_candidates, threshold_sweep,
 )
+from prmkit.metrics import label_quality, prmbench_summary
 
 
 # --- ProcessBench -------------------------------------------------------------------------------------------
@@ -115,8 +116,9 @@ def test_prmbench_report_by_hand():
     assert (o["first_error_acc"], o["correct_step_acc"], o["wrong_step_acc"], o["total_step_acc"]) == (0.5, 0.5, 0.5, 0.5)
     assert (r["classes"]["correct"]["TP"], r["classes"]["correct"]["FN"]) == (1, 1)
     conf = r["classes"]["confidence"]
-    assert conf["f1"] is None and conf["negative_precision"] == 0.0 and conf["negative_f1"] is None
-    assert conf["prm_score"] is None
+    # only FN: precision and negative recall undefined, the other rates 0, so both F1s are 0 (as upstream)
+    assert conf["precision"] is None and conf["negative_precision"] == 0.0 and conf["negative_recall"] is None
+    assert conf["f1"] == 0.0 and conf["negative_f1"] == 0.0 and conf["prm_score"] == 0.0
 
 
 # --- Best-of-N ----------------------------------------------------------------------------------------------
@@ -186,3 +188,70 @@ def test_pairwise_ties_and_unscored_count_as_wrong():
     assert pairwise_accuracy(pairs, "min") == {"accuracy": 0.25, "correct": 1, "ties": 1, "unscored": 1, "pairs": 4}
     assert pairwise_accuracy(pairs, "last")["correct"] == 2  # 0.8 > 0.1 and 0.9 > 0.5
     assert pairwise_accuracy([], "min")["accuracy"] is None
+
+
+# --- issue 14, part 3: PRMBench's PRMScore as upstream reports it, first-N Best-of-N, tool F1 over all -------
+
+def test_prmbench_prm_score_hand_computed():
+    from prmkit.metrics import prmbench_prm_score
+
+    # both F1s defined: 0.5 * 6/8 + 0.5 * 2/4
+    assert prmbench_prm_score({"TP": 3, "FP": 1, "TN": 1, "FN": 1}) == 0.625
+    # multi_solutions has no wrong steps: the F1 alone, 2*3/(2*3+0+1) = 6/7 (not None, not 0.5 * 6/7)
+    assert prmbench_prm_score({"TP": 3, "FN": 1}, "multi_solutions") == pytest.approx(6 / 7)
+    # both rates of the positive class 0: upstream F1 = -1, so 0.5*(-1) + 0.5*0.5 < 0, floored at 0
+    assert prmbench_prm_score({"TP": 0, "FP": 2, "TN": 2, "FN": 2}) == 0.0
+    # everything predicted valid: negative precision undefined, recall 0 -> upstream negative F1 = 0
+    assert prmbench_prm_score({"TP": 2, "FP": 2}) == pytest.approx(0.5 * 0.5 * 2 * 1 / 1.5)
+    assert prmbench_prm_score({}) is None
+
+
+def test_prmbench_summary_f1_conventions():
+    s = prmbench_summary({"TP": 2, "FP": 2})  # no step predicted invalid
+    assert s["negative_precision"] is None and s["negative_recall"] == 0.0 and s["negative_f1"] == 0.0
+    assert s["prm_score"] == pytest.approx(0.5 * s["f1"])
+    s = prmbench_summary({"TP": 0, "FP": 2, "TN": 2, "FN": 2})
+    assert s["f1"] == 0.0 and s["prm_score"] == 0.0  # prmkit's F1 is 0 where upstream's is -1; PRMScore floored
+    assert prmbench_summary({"TN": 1})["f1"] is None  # no TP, FP or FN
+
+
+def test_prmbench_groups_hand_computed():
+    from prmkit.metrics import PRMBENCH_GROUPS, prmbench_groups
+
+    assert sum(len(v) for v in PRMBENCH_GROUPS.values()) == 9
+    r = prmbench_report([("redundency", [1], [0.9, 0.2]), ("circular", [0], [0.9, 0.8]),
+                         ("multi_solutions", [], [0.9, 0.2]), ("correct", [], [0.9, 0.9])])
+    assert r["classes"]["redundency"]["prm_score"] == 1.0  # TP 1, TN 1
+    assert r["classes"]["circular"]["prm_score"] == pytest.approx(1 / 3)  # TP 1, FP 1: 0.5 * 2/3 + 0.5 * 0
+    assert r["classes"]["multi_solutions"]["prm_score"] == pytest.approx(2 / 3)  # F1 of TP 1, FN 1
+    assert r["groups"]["simplicity"]["prm_score"] == pytest.approx(2 / 3)
+    assert r["groups"]["sensitivity"] == {"prm_score": pytest.approx(2 / 3), "classes": ["multi_solutions"],
+                                          "missing": ["missing_condition", "deception"]}
+    assert r["groups"]["soundness"]["prm_score"] is None
+    assert prmbench_groups({"redundency": {"prm_score": None}})["simplicity"]["missing"] == ["redundency", "circular"]
+
+
+def test_best_of_n_first_n_hand_computed():
+    # problem 1: first candidate wrong with the top score; problem 2: the first two agree on a right answer
+    sets = [([False, True, True], [0.9, 0.1, 0.5], [0, 1, 1]), ([True, True, False], [0.2, 0.3, 0.9], [0, 0, 2])]
+    r = best_of_n(sets, [1, 2, 3], first_n=True, resamples=10)
+    assert [r[n]["pass"]["value"] for n in (1, 2, 3)] == [0.5, 1.0, 1.0]
+    assert [r[n]["maj"]["value"] for n in (1, 2, 3)] == [0.5, 0.5, 1.0]   # n=2, problem 1: a tie to the first
+    assert [r[n]["rm"]["value"] for n in (1, 2, 3)] == [0.5, 0.5, 0.0]
+    default = best_of_n(sets, [3], resamples=10)
+    assert default[3] == r[3]  # at the full set the two rules agree
+
+
+def test_exact_answer_clusters():
+    import operator
+
+    assert cluster_answers(["1/2", "0.5", "1/2", ""], equal=operator.eq) == [0, 1, 0, 3]
+
+
+def test_label_quality_counts_empty_labels_as_no_error_on_request():
+    pred, gold = [[None, None], [1, 0], [None]], [[1, 0], [1, 0], [1]]
+    default = label_quality(pred, gold)
+    assert default["f1_solutions"] == 1 and default["first_error_accuracy"] == 1.0
+    every = label_quality(pred, gold, empty_means_no_error=True)
+    assert every["f1_solutions"] == 3 and every["coverage"] == 1 / 3
+    assert every["error_acc"] == 0.5 and every["correct_acc"] == 1.0 and every["f1"] == pytest.approx(2 / 3)

@@ -12,13 +12,14 @@ import bisect
 import itertools
 import math
 import random
-from typing import Callable, Hashable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Optional, Sequence
 
 from .aggregate import aggregate, argmax, majority_vote, weighted_vote
 
 __all__ = [
     "predicted_first_error", "harmonic_f1", "processbench_f1", "processbench_report", "threshold_candidates",
-    "threshold_sweep", "best_threshold", "prmbench_sample", "prmbench_summary", "prmbench_report",
+    "threshold_sweep", "best_threshold", "prmbench_sample", "prmbench_summary", "prmbench_prm_score",
+    "prmbench_groups", "prmbench_report", "PRMBENCH_GROUPS",
     "pass_at_k", "cluster_answers", "candidate_score", "bootstrap_ci", "best_of_n", "pairwise_accuracy",
     "label_quality",
 ]
@@ -232,13 +233,63 @@ def _f1(p: Optional[float], r: Optional[float]) -> Optional[float]:
     return None if p is None or r is None else harmonic_f1(p, r)
 
 
-def prmbench_summary(counts: Mapping[str, int]) -> dict:
+def _step_f1(tp: int, fp: int, fn: int) -> Optional[float]:
+    """F1 from counts, ``2TP / (2TP + FP + FN)``: 0 when TP is 0, None only without TP, FP and FN."""
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
+def _official_f1(tp: int, fp: int, fn: int) -> float:
+    """F1 exactly as ``evaluate_function`` computes it, with its -1 sentinels (a ratio over nothing, or
+    precision + recall = 0). Only ever used inside ``prmbench_prm_score``, which floors the result."""
+    p = tp / (tp + fp) if tp + fp else -1
+    r = tp / (tp + fn) if tp + fn else -1
+    return 2 * p * r / (p + r) if p + r != 0 else -1  # p = -1 forces TP = 0, so r is 0 or -1: p + r != 0 here
+
+
+# Classes whose PRMScore is the F1 alone: they have no wrong steps. ``multi_solutions`` is upstream's
+# (``get_prmscore_from_current_res_dict``); ``correct`` (the added error-free samples, which upstream
+# gives no PRMScore) follows the same rule.
+F1_ONLY_CLASSES = ("multi_solutions", "correct")
+
+# The paper's three groups of classes, as upstream's tables average them (``classification_parallel_dict``).
+PRMBENCH_GROUPS = {
+    "simplicity": ("redundency", "circular"),
+    "soundness": ("counterfactual", "step_contradiction", "domain_inconsistency", "confidence"),
+    "sensitivity": ("missing_condition", "deception", "multi_solutions"),
+}
+
+
+def prmbench_prm_score(counts: Mapping[str, int], classification: Optional[str] = None) -> Optional[float]:
+    """PRMScore as upstream reports it: ``0.5 F1 + 0.5 negative F1``, the F1 alone for a class in
+    ``F1_ONLY_CLASSES``, floored at 0; None when no step was scored.
+
+    Upstream (``mr_visualize/.../form_latex_strs.ipynb``) computes it from ``evaluate_function``'s F1s,
+    -1 sentinels included, then floors it at 0, so a class where an F1 is undefined or both its rates
+    are 0 scores 0 (not half the other F1).
+
+    Example:
+        >>> prmbench_prm_score({"TP": 3, "FP": 1, "TN": 1, "FN": 1}), prmbench_prm_score({"TP": 3, "FN": 1}, "multi_solutions")
+        (0.625, 0.8571428571428571)
+        >>> prmbench_prm_score({"TP": 0, "FP": 2, "TN": 2, "FN": 2}), prmbench_prm_score({})
+        (0.0, None)
+    """
+    tp, fp, tn, fn = (counts.get(k, 0) for k in ("TP", "FP", "TN", "FN"))
+    if not tp + fp + tn + fn:
+        return None
+    f1 = _official_f1(tp, fp, fn)
+    raw = f1 if classification in F1_ONLY_CLASSES else 0.5 * f1 + 0.5 * _official_f1(tn, fn, fp)
+    return max(raw, 0.0)
+
+
+def prmbench_summary(counts: Mapping[str, int], classification: Optional[str] = None) -> dict:
     """Precision, recall and F1 for both classes, PRMScore and the step accuracies from summed counts.
 
-    PRMScore is ``0.5 * F1 + 0.5 * negative F1`` (the PRMBench paper). Step accuracies are micro
-    averages over steps, as the official per-step lists are: correct-step acc = TP/(TP+FN),
-    wrong-step acc = TN/(TN+FP), total = (TP+TN)/all. Where the official code writes its -1
-    sentinel (a ratio over nothing) this returns None, and an F1 of two zero rates is 0, not -1.
+    PRMScore is ``prmbench_prm_score`` (``0.5 * F1 + 0.5 * negative F1``, the paper; the F1 alone for
+    ``multi_solutions``; floored at 0). Step accuracies are micro averages over steps, as the official
+    per-step lists are: correct-step acc = TP/(TP+FN), wrong-step acc = TN/(TN+FP), total = (TP+TN)/all.
+    F1 is ``2TP/(2TP+FP+FN)``: 0 when a rate is 0 and the other undefined (as upstream), 0 when both
+    rates are 0 (upstream: -1), None with no TP, FP or FN (upstream: -1). Any other ratio over nothing
+    is None where upstream writes -1.
 
     Example:
         >>> s = prmbench_summary({"TP": 3, "FP": 1, "TN": 1, "FN": 1, "first_error_hits": 1, "first_error_total": 2})
@@ -248,14 +299,34 @@ def prmbench_summary(counts: Mapping[str, int]) -> dict:
     tp, fp, tn, fn = (counts.get(k, 0) for k in ("TP", "FP", "TN", "FN"))
     p, r = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     np_, nr = _ratio(tn, tn + fn), _ratio(tn, tn + fp)
-    f1, nf1 = _f1(p, r), _f1(np_, nr)
     return {
-        "prm_score": None if f1 is None or nf1 is None else 0.5 * f1 + 0.5 * nf1,
-        "f1": f1, "negative_f1": nf1, "precision": p, "recall": r, "negative_precision": np_, "negative_recall": nr,
+        "prm_score": prmbench_prm_score(counts, classification),
+        "f1": _step_f1(tp, fp, fn), "negative_f1": _step_f1(tn, fn, fp), "precision": p, "recall": r,
+        "negative_precision": np_, "negative_recall": nr,
         "first_error_acc": _ratio(counts.get("first_error_hits", 0), counts.get("first_error_total", 0)),
         "correct_step_acc": r, "wrong_step_acc": nr, "total_step_acc": _ratio(tp + tn, tp + fp + tn + fn),
         "steps": tp + fp + tn + fn, "samples": counts.get("samples", 0), "TP": tp, "FP": fp, "TN": tn, "FN": fn,
     }
+
+
+def prmbench_groups(classes: Mapping[str, Mapping[str, Any]]) -> dict:
+    """The mean PRMScore of each group of ``PRMBENCH_GROUPS``, over its classes present with a score.
+
+    Upstream averages the (floored) class PRMScores of each group; a class absent from the data (or
+    with no scored step) is left out of the mean and listed under ``missing``.
+
+    Example:
+        >>> g = prmbench_groups({"redundency": {"prm_score": 0.5}, "circular": {"prm_score": 0.75}})
+        >>> g["simplicity"], g["soundness"]["prm_score"], len(g["sensitivity"]["missing"])
+        ({'prm_score': 0.625, 'classes': ['redundency', 'circular'], 'missing': []}, None, 3)
+    """
+    out = {}
+    for group, members in PRMBENCH_GROUPS.items():
+        present = [c for c in members if c in classes and classes[c].get("prm_score") is not None]
+        scores = [classes[c]["prm_score"] for c in present]
+        out[group] = {"prm_score": math.fsum(scores) / len(scores) if scores else None, "classes": present,
+                      "missing": [c for c in members if c not in present]}
+    return out
 
 
 def prmbench_report(samples: Iterable[tuple[str, Iterable[int], Scores]], threshold: float = 0.5,
@@ -271,7 +342,8 @@ def prmbench_report(samples: Iterable[tuple[str, Iterable[int], Scores]], thresh
         correct_class: the classification of the added error-free samples.
 
     Returns:
-        ``{"overall": summary, "classes": {classification: summary}}``, each from ``prmbench_summary``.
+        ``{"overall": summary, "classes": {classification: summary}, "groups": prmbench_groups(classes)}``,
+        each summary from ``prmbench_summary``.
 
     Example:
         >>> r = prmbench_report([("circular", [1], [0.9, 0.2]), ("correct", [], [0.9, 0.2])])
@@ -287,7 +359,8 @@ def prmbench_report(samples: Iterable[tuple[str, Iterable[int], Scores]], thresh
             bucket[k] += v
             if cls != correct_class:
                 overall[k] += v
-    return {"overall": prmbench_summary(overall), "classes": {c: prmbench_summary(t) for c, t in totals.items()}}
+    classes = {c: prmbench_summary(t, c) for c, t in totals.items()}
+    return {"overall": prmbench_summary(overall), "classes": classes, "groups": prmbench_groups(classes)}
 
 
 # --- Best-of-N on candidate sets ---------------------------------------------------------------------------
@@ -381,13 +454,15 @@ def _select(subset: Sequence[int], correct: Sequence[bool], scores: Scores,
 
 
 def best_of_n(sets: Sequence[tuple[Sequence[bool], Scores, Sequence[Optional[int]]]], ns: Sequence[int],
-              subsets_per_problem: int = 100, resamples: int = 1000, seed: int = 0) -> dict:
+              subsets_per_problem: int = 100, resamples: int = 1000, seed: int = 0, first_n: bool = False) -> dict:
     """pass@N, maj@N, RM@N and weighted@N on candidate sets, with bootstrap 95% intervals over problems.
 
     pass@N is the exact unbiased estimator. For N below a set's size, maj/RM/weighted are averaged
     over every size-N subset when there are at most ``subsets_per_problem`` of them (exact), else over
     that many random ones (seeded per problem and N, shared by the three methods, in file order); at
-    N equal to the size the one full set is used, so the value is deterministic. The bootstrap draws
+    N equal to the size the one full set is used, so the value is deterministic. With ``first_n`` every
+    method (pass@N too: any of them correct) uses only the first N candidates in file order, the rule
+    of Qwen2.5-Math ``evaluation/rm_maj_eval.py`` (``[:k]``); it has more variance. The bootstrap draws
     the same problem resamples for every method and N. Selection rules: RM takes the highest score,
     the earliest candidate on ties, an unscored one only if all are (``aggregate.argmax``); maj and
     weighted vote over answer clusters, ties to the cluster seen first, which is right when its first
@@ -398,6 +473,7 @@ def best_of_n(sets: Sequence[tuple[Sequence[bool], Scores, Sequence[Optional[int
         ns: the N values, each at most the smallest set size.
         subsets_per_problem: K, subsets per problem for N below the set size; resamples: B.
         seed: seeds the subsets and the bootstrap.
+        first_n: take the first N candidates instead of averaging over size-N subsets.
 
     Returns:
         ``{N: {"pass", "maj", "rm", "weighted"}}``, each ``{"value", "ci": [lo, hi]}``.
@@ -406,6 +482,9 @@ def best_of_n(sets: Sequence[tuple[Sequence[bool], Scores, Sequence[Optional[int
         >>> r = best_of_n([([True, False], [0.2, 0.9], [0, 1]), ([True, True], [0.1, 0.8], [0, 0])], [2])
         >>> r[2]["pass"]["value"], r[2]["maj"]["value"], r[2]["rm"]["value"], r[2]["weighted"]["value"]
         (1.0, 1.0, 0.5, 0.5)
+        >>> r = best_of_n([([False, True, True], [0.9, 0.1, 0.5], [0, 1, 1])], [1, 2], first_n=True)
+        >>> [(r[n]["pass"]["value"], r[n]["maj"]["value"], r[n]["rm"]["value"]) for n in (1, 2)]
+        [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0)]
     """
     smallest = min(len(c) for c, _, _ in sets)
     if any(not 1 <= n <= smallest for n in ns):
@@ -415,12 +494,16 @@ def best_of_n(sets: Sequence[tuple[Sequence[bool], Scores, Sequence[Optional[int
         per_problem: dict[str, list[float]] = {"pass": [], "maj": [], "rm": [], "weighted": []}
         for p, (correct, scores, clusters) in enumerate(sets):
             size = len(correct)
-            per_problem["pass"].append(pass_at_k(size, sum(correct), n))
-            if math.comb(size, n) <= subsets_per_problem:  # few enough: every subset, exactly
-                subsets = [list(s) for s in itertools.combinations(range(size), n)]
+            if first_n:
+                pass_n, subsets = float(any(correct[:n])), [list(range(n))]
             else:
-                rng = random.Random(f"{seed}:{p}:{n}")
-                subsets = [sorted(rng.sample(range(size), n)) for _ in range(subsets_per_problem)]
+                pass_n = pass_at_k(size, sum(correct), n)
+                if math.comb(size, n) <= subsets_per_problem:  # few enough: every subset, exactly
+                    subsets = [list(s) for s in itertools.combinations(range(size), n)]
+                else:
+                    rng = random.Random(f"{seed}:{p}:{n}")
+                    subsets = [sorted(rng.sample(range(size), n)) for _ in range(subsets_per_problem)]
+            per_problem["pass"].append(pass_n)
             picks = [_select(s, correct, scores, clusters) for s in subsets]
             for j, name in enumerate(("maj", "rm", "weighted")):
                 per_problem[name].append(math.fsum(x[j] for x in picks) / len(picks))
@@ -456,33 +539,44 @@ def pairwise_accuracy(pairs: Sequence[tuple[Scores, Scores]], how: str | Callabl
 
 # --- Automatic step labels against exact ones (annotation quality) --------------------------------------------
 
-def label_quality(predicted: Sequence[Optional[Scores]], gold: Sequence[Scores], threshold: float = 0.5) -> dict:
+def label_quality(predicted: Sequence[Optional[Scores]], gold: Sequence[Scores], threshold: float = 0.5, *,
+                  empty_means_no_error: bool = False) -> dict:
     """How well automatic step labels match gold labels (the measures of "The Lessons of Developing PRMs").
 
     Args:
         predicted: per solution, the automatic labels (None, or all None: the method gave no label).
         gold: per solution, the gold labels (1 correct, 0 wrong; None: unknown, e.g. after a first error).
         threshold: a predicted label below it means "wrong" (gold labels are read at 0.5).
+        empty_means_no_error: a solution whose labels are all None (the method ran and found nothing to
+            judge, e.g. no checkable step) predicts "no error" in ``first_error_accuracy`` and ``f1``,
+            which are then over every labelled solution; by default such solutions are left out.
 
     Returns:
         ``coverage`` (solutions with a label), ``step_coverage`` (gold-labelled steps that got a label),
         ``step_accuracy`` and the wrong-step ``error_precision``/``error_recall``/``error_f1`` over steps
         labelled by both, ``first_error_accuracy`` and the ProcessBench ``f1`` (``processbench_f1``) over
-        covered solutions; None where there is nothing to measure.
+        covered solutions (``f1_solutions`` of them); None where there is nothing to measure.
 
     Example:
         >>> r = label_quality([[1, 0, 0], [1, 1], None], [[1, 0, None], [1, 0], [1]])
         >>> r["coverage"], r["step_accuracy"], r["first_error_accuracy"], r["error_recall"]
         (0.6666666666666666, 0.75, 0.5, 0.5)
+        >>> r = label_quality([[None, None], [1, 0]], [[1, 0], [1, 0]], empty_means_no_error=True)
+        >>> r["coverage"], r["f1_solutions"], r["first_error_accuracy"]
+        (0.5, 2, 0.5)
     """
     if len(predicted) != len(gold):
         raise ValueError(f"{len(predicted)} predicted label lists for {len(gold)} gold ones")
     pred_fe, gold_fe = [], []
-    hits = both = tp = fp = fn = gold_steps = 0
+    hits = both = tp = fp = fn = gold_steps = covered = 0
     for p, g in zip(predicted, gold):
         gold_steps += sum(v is not None for v in g)
         if p is None or all(v is None for v in p):
+            if p is not None and empty_means_no_error:
+                pred_fe.append(-1)
+                gold_fe.append(predicted_first_error(g, 0.5))
             continue
+        covered += 1
         if len(p) != len(g):
             raise ValueError(f"{len(p)} predicted labels for {len(g)} gold labels in one solution")
         pred_fe.append(predicted_first_error(p, threshold))
@@ -498,7 +592,7 @@ def label_quality(predicted: Sequence[Optional[Scores]], gold: Sequence[Scores],
             fn += wrong_g and not wrong_p
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     pb = processbench_f1(pred_fe, gold_fe)
-    return {"solutions": len(gold), "coverage": _ratio(len(pred_fe), len(gold)),
+    return {"solutions": len(gold), "coverage": _ratio(covered, len(gold)), "f1_solutions": len(pred_fe),
             "step_coverage": _ratio(both, gold_steps), "step_accuracy": _ratio(hits, both),
             "error_precision": precision, "error_recall": recall, "error_f1": _f1(precision, recall),
             "first_error_accuracy": _ratio(sum(a == b for a, b in zip(pred_fe, gold_fe)), len(pred_fe)),

@@ -100,7 +100,7 @@ def _as_values(owner: str, values: Sequence[Any], allow_none: bool) -> tuple:
             continue
         if isinstance(v, bool):
             v = float(v)
-        if not isinstance(v, (int, float)) or math.isnan(v):
+        if not isinstance(v, (int, float)) or not math.isfinite(v):  # NaN, inf: not a score
             raise TypeError(f"{owner}.values[{i}] must be a number or None, got {v!r}")
         out.append(float(v))
     return tuple(out)
@@ -209,7 +209,7 @@ class StepScores:
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", _as_values("StepScores", self.values, allow_none=True))
         if self.outcome is not None:
-            if isinstance(self.outcome, bool) or not isinstance(self.outcome, (int, float)):
+            if isinstance(self.outcome, bool) or not isinstance(self.outcome, (int, float)) or not math.isfinite(self.outcome):
                 raise TypeError(f"StepScores.outcome must be a number, got {self.outcome!r}")
             object.__setattr__(self, "outcome", float(self.outcome))
 

@@ -214,3 +214,26 @@ def test_tool_command_on_real_gsm8k_solutions(shared_data, tmp_path, prmkit_cli)
     assert by["wrong_answer"]["solutions"] + by["right_answer"]["solutions"] == 400
     # flags concentrate on wrong answers
     assert by["wrong_answer"]["flagged"] / by["wrong_answer"]["solutions"] > 2 * by["right_answer"]["flagged"] / by["right_answer"]["solutions"]
+
+
+def test_tool_f1_is_over_all_solutions_with_the_checkable_count(tmp_path):
+    """A solution with no checkable step predicts "no error", as every other method's unflagged solutions do:
+    the ProcessBench F1 is over all 4 solutions, not the 2 the tool could check."""
+    from prmkit.types import Example, Problem, Solution, StepLabels
+
+    def ex(i, steps, labels):
+        return Example(Problem(f"p{i}", "q"), Solution(steps), StepLabels(labels))
+
+    data = tmp_path / "data.jsonl"
+    write([ex(0, ["2 + 3 = 5", "5 * 2 = 10"], [1, 1]),          # checked, right: no error
+           ex(1, ["2 + 3 = 6", "so 6"], [0, None]),             # checked, error found at step 0
+           ex(2, ["Think first.", "Then answer."], [1, 1]),      # nothing to check, correct: "no error" is right
+           ex(3, ["Guess a number.", "It is big."], [0, None])],  # nothing to check, wrong: "no error" is wrong
+          data, "prmkit")
+    report = run(AnnotateConfig(data=str(data), out=str(tmp_path / "job"), methods=("tool",)))
+    tool = report["methods"]["tool"]
+    assert tool["checkable_solutions"] == 2
+    q = tool["quality"]
+    assert q["coverage"] == 0.5 and q["f1_solutions"] == 4
+    assert q["error_acc"] == 0.5 and q["correct_acc"] == 1.0   # over all solutions; over the checked two both were 1
+    assert q["first_error_accuracy"] == 0.75

@@ -134,3 +134,66 @@ def test_bon_needs_outcome_labels(tmp_path):
     write([dataclasses.replace(e, correct=None) for e in CONSTRUCTED], path)
     with pytest.raises(ValueError, match="correctness"):
         run(EvalConfig("bon", data=str(path)))
+
+
+# --- no silent drops (issue 14, part 4) ------------------------------------------------------------------------
+
+def _lines(path, examples, edit=None):
+    from prmkit.data.io import example_to_dict
+
+    rows = [example_to_dict(e) for e in examples]
+    if edit:
+        edit(rows)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))  # json writes inf as Infinity
+    return str(path)
+
+
+def test_an_infinite_score_is_a_located_error_or_skipped(tmp_path):
+    from prmkit.errors import DataError
+
+    def inf(rows):
+        rows[1]["scores"]["values"][0] = float("inf")
+
+    path = _lines(tmp_path / "inf.jsonl", CONSTRUCTED, inf)
+    assert "Infinity" in (tmp_path / "inf.jsonl").read_text().splitlines()[1]
+    with pytest.raises(DataError, match=r"inf\.jsonl:2: .*got inf"):
+        run(EvalConfig("processbench", scores=path))
+    r = run(EvalConfig("processbench", scores=path, skip_invalid=True))
+    assert r["read"]["examples"] == len(CONSTRUCTED) - 1 and sum(r["read"]["skipped"].values()) == 1
+
+
+def test_a_duplicate_in_the_scores_file_is_a_located_error_or_skipped(scored_file, tmp_path):
+    from prmkit.errors import DataError
+
+    def dup(rows):
+        rows.append({**rows[0], "scores": {**rows[0]["scores"], "values": [0.1, 0.1]}})  # c1 again, other scores
+
+    path = _lines(tmp_path / "dup.jsonl", CONSTRUCTED, dup)
+    with pytest.raises(DataError, match=r"dup\.jsonl: example 8: duplicate of example 1 \(problem id 'c1'\)"):
+        run(EvalConfig("processbench", data=scored_file, scores=path))
+    r = run(EvalConfig("processbench", data=scored_file, scores=path, skip_invalid=True))
+    assert r["read"]["scores_file"]["skipped"] == {"duplicate example (a later copy; the first is kept)": 1}
+    assert r["subsets"] == run(EvalConfig("processbench", scores=scored_file))["subsets"]  # the first copy's scores
+
+
+def test_a_duplicate_id_with_scores_alone_is_an_error_not_counted_twice(tmp_path):
+    from prmkit.errors import DataError
+
+    path = _lines(tmp_path / "dup.jsonl", CONSTRUCTED + CONSTRUCTED[3:4])  # t1 twice
+    with pytest.raises(DataError, match=r"example 8: duplicate of example 4 \(problem id 't1'\)"):
+        run(EvalConfig("processbench", scores=path))
+    r = run(EvalConfig("processbench", scores=path, skip_invalid=True))
+    assert r["subsets"]["test"]["n_error"] == 2 and r["read"]["examples"] == len(CONSTRUCTED)
+
+
+def test_scores_alone_says_completeness_was_not_checked(scored_file):
+    alone = run(EvalConfig("processbench", scores=scored_file))
+    assert alone["read"]["completeness"].startswith("not checked (no reference data given)")
+    assert "completeness" not in run(EvalConfig("processbench", data=scored_file, scores=scored_file))["read"]
+
+
+def test_empty_input_is_an_error(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    for benchmark in ("processbench", "bon", "pairwise"):
+        with pytest.raises(ValueError, match="0 items"):
+            run(EvalConfig(benchmark, data=str(tmp_path / "empty.jsonl")))

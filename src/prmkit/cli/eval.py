@@ -26,6 +26,7 @@ MODEL = typer.Option(None, "--model", "-m", help="Scorer: 'fake', a model folder
 SPEC = typer.Option(None, "--spec", help="PRM family of a Hugging Face model (see prmkit.backends.families).")
 SCORES = typer.Option(None, "--scores", help="File of examples with scores (e.g. from `prmkit score`).")
 FORMAT = typer.Option(None, "--format", "-f", help="Data format (detected when omitted).")
+OPTION = typer.Option(None, "--option", "-o", help="Format option key=value (repeatable), e.g. -o first_error=first_wrong.")
 SKIP = typer.Option(False, "--skip-invalid", help="Skip malformed records and report them.")
 JSON_OUT = typer.Option(None, "--json", help="Write the full results as JSON here.")
 SEED = typer.Option(0, "--seed", help="Seed for subsets and bootstrap.")
@@ -44,12 +45,26 @@ def _run(**fields: Any) -> dict:
         fail(describe(e))
 
 
+def _format(fmt: Optional[str], option: Optional[List[str]]) -> Optional[str]:
+    """``--format NAME -o key=value ...`` as the one ``data_format`` string the pipeline reads."""
+    from ..data import format_spec
+
+    try:
+        return format_spec(fmt, parse_options(option))
+    except ValueError as e:
+        fail(str(e))
+
+
 def _fmt(x: Optional[float], digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
 def _done(results: dict, json_out: Optional[Path]) -> None:
     report_read(results["read"], results["read"].get("path"))
+    if "scores_file" in results["read"]:
+        report_read(results["read"]["scores_file"], results["read"]["scores_file"]["path"])
+    if "completeness" in results["read"]:
+        out.print(f"note: completeness {results['read']['completeness']}", highlight=False, markup=False)
     if json_out:
         out.print(f"results written to {json_out}", highlight=False, markup=False)
 
@@ -61,10 +76,11 @@ def processbench(
     threshold_policy: str = typer.Option("fixed", "--threshold-policy", help="fixed | calibrated | oracle (an upper bound)."),
     threshold: float = typer.Option(0.5, "--threshold", help="Fixed threshold (tie preference of the other policies)."),
     calibrate_on: Optional[str] = typer.Option(None, "--calibrate-on", help="Subset name or file to calibrate on."),
-    fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+    fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, skip_invalid: bool = SKIP,
+    json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """First-error identification: error/correct accuracy and F1 per subset, average F1 (the paper's)."""
-    r = _run(benchmark="processbench", data=data, data_format=fmt, model=model, spec=spec, scores=scores,
+    r = _run(benchmark="processbench", data=data, data_format=_format(fmt, option), model=model, spec=spec, scores=scores,
              threshold_policy=threshold_policy, threshold=threshold, calibrate_on=calibrate_on,
              skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
     th = r["threshold"]
@@ -94,10 +110,11 @@ def prmbench(
     data: Optional[str] = typer.Argument(None, help="PRMBench folder or file (optional with --scores that carry labels)."),
     model: Optional[str] = MODEL, spec: Optional[str] = SPEC, scores: Optional[str] = SCORES,
     threshold: float = typer.Option(0.5, "--threshold", help="A step is predicted valid when score > threshold."),
-    fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+    fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, skip_invalid: bool = SKIP,
+    json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """PRMScore (0.5 F1 + 0.5 negative F1), first-error and step accuracies, per classification."""
-    r = _run(benchmark="prmbench", data=data, data_format=fmt, model=model, spec=spec, scores=scores,
+    r = _run(benchmark="prmbench", data=data, data_format=_format(fmt, option), model=model, spec=spec, scores=scores,
              threshold=threshold, skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
     table = Table(title=f"PRMBench, scores from {escape(r['scored_by'])}, valid if score > {threshold:g}",
                   title_justify="left", box=box.SIMPLE_HEAD)
@@ -111,6 +128,9 @@ def prmbench(
         table.add_row(escape(name), *(_fmt(s[k]) for k in keys), str(s["samples"]), str(s["steps"]),
                       end_section=i == len(rows) - 1)
     out.print(table)
+    groups = [f"{g} {_fmt(v['prm_score'])}" + (f" (without {', '.join(v['missing'])})" if v["missing"] else "")
+              for g, v in r["groups"].items()]
+    out.print(f"PRMScore by group (mean of its classes): {'; '.join(groups)}", highlight=False, markup=False)
     for note, n in r["notes"].items():
         out.print(f"note: {n} {note}", highlight=False, markup=False)
     _done(r, json_out)
@@ -124,16 +144,21 @@ def bon(
     n: Optional[str] = typer.Option(None, "--n", help="Comma-separated N values (default 1,2,4,... up to the set size)."),
     subsets: int = typer.Option(100, "--subsets", help="Random size-N subsets per problem (K)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over problems (B)."),
-    seed: int = SEED, fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+    first_n: bool = typer.Option(False, "--first-n", help="N below the set size: the first N candidates in file "
+                                 "order (Qwen2.5-Math rm_maj_eval.py), not the average over size-N subsets."),
+    exact_vote: bool = typer.Option(False, "--exact-vote", help="Vote over identical answer strings (as rm_maj_eval.py), "
+                                    "not answers math-verify finds equal."),
+    seed: int = SEED, fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION,
+    skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """Best-of-N: pass@N, maj@N, RM@N and PRM-weighted vote, with bootstrap 95% intervals."""
     try:
         ns = tuple(int(k) for k in n.split(",")) if n else None
     except ValueError:
         fail(f"--n {n!r} is not a comma-separated list of integers")
-    r = _run(benchmark="bon", data=data, data_format=fmt, model=model, spec=spec, scores=scores, aggregate=aggregate,
-             n=ns, subsets_per_problem=subsets, bootstrap=bootstrap, seed=seed, skip_invalid=skip_invalid,
-             json_out=str(json_out) if json_out else None)
+    r = _run(benchmark="bon", data=data, data_format=_format(fmt, option), model=model, spec=spec, scores=scores, aggregate=aggregate,
+             n=ns, subsets_per_problem=subsets, first_n=first_n, exact_vote=exact_vote, bootstrap=bootstrap, seed=seed,
+             skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
     sizes = ", ".join(f"{k} x{v}" for k, v in r["set_sizes"].items())
     table = Table(title=f"Best-of-N on {r['problems']} problems (set sizes {sizes}), "
                         f"scores from {escape(r['scored_by'])}, "
@@ -144,8 +169,12 @@ def bon(
         table.add_row(k, *(f"{_fmt(row[m]['value'])} [{_fmt(row[m]['ci'][0])}, {_fmt(row[m]['ci'][1])}]"
                            for m in ("pass", "maj", "rm", "weighted")))
     out.print(table)
-    out.print(f"[lo, hi] = bootstrap 95% interval over problems ({bootstrap} resamples); N below the set size averages "
-              f"all size-N subsets, or {subsets} random ones per problem when there are more", highlight=False, markup=False)
+    rule = ("uses the first N candidates in file order" if first_n else
+            f"averages all size-N subsets, or {subsets} random ones per problem when there are more")
+    out.print(f"[lo, hi] = bootstrap 95% interval over problems ({bootstrap} resamples); N below the set size {rule}",
+              highlight=False, markup=False)
+    if exact_vote:
+        out.print("votes: identical answer strings (--exact-vote)", highlight=False, markup=False)
     if r["candidates_without_answer"]:
         out.print(f"note: {r['candidates_without_answer']} candidate(s) have no final answer and cannot vote "
                   "(maj@N and weighted@N count a set with no answer as wrong)", highlight=False)
@@ -155,12 +184,14 @@ def bon(
 @eval_app.command("pairwise")
 def pairwise(
     files: List[str] = typer.Argument(..., help="One file per PRM of scored chosen/rejected solutions."),
-    fmt: Optional[str] = FORMAT, skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+    fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, skip_invalid: bool = SKIP,
+    json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """Chosen-vs-rejected accuracy per PRM (row) and aggregation (column); ties count as wrong."""
     from ..aggregate import AGGREGATORS
 
-    results = {f: _run(benchmark="pairwise", data=f, data_format=fmt, skip_invalid=skip_invalid) for f in files}
+    data_format = _format(fmt, option)
+    results = {f: _run(benchmark="pairwise", data=f, data_format=data_format, skip_invalid=skip_invalid) for f in files}
     table = Table(title="Pairwise accuracy: aggregate(chosen) > aggregate(rejected); ties count as wrong",
                   title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("PRM", "pairs", "unpaired", "skipped", *AGGREGATORS):

@@ -338,10 +338,13 @@ def _report(config: AnnotateConfig, examples: list[Example], store: Any, read_re
         if method == "tool":
             entry["checkable_steps"] = sum(r["info"]["checked"] for r in results.values())
             entry["flagged_steps"] = sum(r["info"]["flagged"] for r in results.values())
+            entry["checkable_solutions"] = sum(r["info"]["checked"] > 0 for r in results.values())
         entry["by_outcome"] = _by_outcome(examples, labels, config.threshold(method))
         if has_gold:
+            # a solution with nothing to check predicts "no error", so F1 is over all solutions, as for the others
             entry["quality"] = metrics.label_quality([None if p is None else p.values for p in labels],
-                                                     [g.values for g in gold], config.threshold(method))
+                                                     [g.values for g in gold], config.threshold(method),
+                                                     empty_means_no_error=method == "tool")
         report["methods"][method] = entry
     for pair in config.consensus:
         a, _, b = pair.partition("+")

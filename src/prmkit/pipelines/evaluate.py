@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from .. import metrics
 from ..aggregate import AGGREGATORS
 from ..answers import extract_answer
 from ..data import ReadReport, detect_source, group_by_problem, read
+from ..errors import DataError
 from ..types import Example
 
 __all__ = ["EvalConfig", "run", "load_examples", "attach_scores", "BENCHMARKS", "POLICIES"]
@@ -26,6 +28,8 @@ __all__ = ["EvalConfig", "run", "load_examples", "attach_scores", "BENCHMARKS", 
 BENCHMARKS = ("processbench", "prmbench", "bon", "pairwise")
 POLICIES = ("fixed", "calibrated", "oracle")
 ORACLE_NOTE = "upper bound: the threshold was chosen on the evaluated data itself; not comparable to fixed/calibrated"
+NOT_CHECKED = "not checked (no reference data given): a solution missing from the scores file cannot be noticed"
+DUPLICATE = "duplicate example (a later copy; the first is kept)"
 
 
 @dataclass
@@ -47,6 +51,10 @@ class EvalConfig:
         calibrate_on: a subset name of ``data`` or a separate file, for ``calibrated``.
         n: Best-of-N sizes; defaults to 1, 2, 4, ... and the smallest candidate-set size.
         subsets_per_problem: random size-N subsets per problem (K), defaults to 100.
+        first_n: Best-of-N below the set size on the first N candidates in file order (Qwen2.5-Math
+            ``evaluation/rm_maj_eval.py``) instead of the average over size-N subsets (the default).
+        exact_vote: vote over identical answer strings (as ``rm_maj_eval.py``) instead of clusters of
+            answers that math-verify finds equal (the default).
         bootstrap: bootstrap resamples over problems (B), defaults to 1000.
         seed: seeds subsets and bootstrap, defaults to 0.
         skip_invalid: skip malformed records (counted in the results) instead of stopping.
@@ -66,6 +74,8 @@ class EvalConfig:
     calibrate_on: Optional[str] = None
     n: Optional[tuple[int, ...]] = None
     subsets_per_problem: int = 100
+    first_n: bool = False
+    exact_vote: bool = False
     bootstrap: int = 1000
     seed: int = 0
     skip_invalid: bool = False
@@ -101,6 +111,8 @@ def run(config: EvalConfig) -> dict[str, Any]:
     results = {"benchmark": config.benchmark, "data": config.data or config.scores,
                "scored_by": config.model or config.scores or "scores in the data", "read": read_info}
     results.update(compute[config.benchmark](examples, config, scorer))
+    if config.scores and not config.data:
+        results["read"]["completeness"] = NOT_CHECKED
     results["config"] = dataclasses.asdict(config)
     if config.json_out:
         Path(config.json_out).write_text(json.dumps(results, indent=2) + "\n")
@@ -125,22 +137,56 @@ def load_examples(config: EvalConfig, path: str, scorer: Any = None) -> tuple[li
         fmt = detect_source(path)
     options = {"with_correct_samples": True} if fmt == "prmbench" else {}
     examples = list(read(path, fmt, skip_invalid=config.skip_invalid, report=report, **options))
+    if not examples:
+        skipped = f", {report.n_skipped} invalid record(s) skipped" if report.n_skipped else ""
+        raise ValueError(f"{path}: 0 items to evaluate ({report.records} record(s) read{skipped})")
+    if config.benchmark == "processbench":  # one sample per id; PRMBench keeps the first, as upstream does
+        examples = _unique(examples, lambda ex: ex.problem.id, path, report, config.skip_invalid)
+    info: dict[str, Any] = {}
     if scorer is not None:
         from ..scoring import score_examples
 
         examples = list(score_examples(scorer, examples, chunk_size=config.chunk_size))
     elif config.scores and Path(path) != Path(config.scores):
-        examples = attach_scores(examples, config.scores, skip_invalid=config.skip_invalid)
+        scores_report = ReadReport()
+        examples = attach_scores(examples, config.scores, skip_invalid=config.skip_invalid, report=scores_report)
+        info["scores_file"] = {"path": str(config.scores), **scores_report.to_dict()}
     unscored = sum(ex.scores is None for ex in examples)
     if unscored:
         raise ValueError(f"{path}: {unscored} of {len(examples)} examples carry no scores; pass a model or a scores file")
-    return examples, {"path": str(path), **report.to_dict(), "examples": len(examples)}
+    return examples, {"path": str(path), **report.to_dict(), "examples": len(examples), **info}
 
 
-def attach_scores(examples: list[Example], scores_path: str, *, skip_invalid: bool = False) -> list[Example]:
-    """Give each example the scores a scores file holds for the same (problem id, steps); error on a gap."""
-    table = {(ex.problem.id, ex.solution.steps): ex.scores
-             for ex in read(scores_path, skip_invalid=skip_invalid) if ex.scores is not None}
+def _unique(examples: list[Example], key: Any, path: str, report: ReadReport, skip_invalid: bool) -> list[Example]:
+    """``examples`` without later copies of a key: a located error, or skipped and counted in ``report``."""
+    first: dict[Any, int] = {}
+    kept = []
+    for i, ex in enumerate(examples, 1):
+        k = key(ex)
+        if k not in first:
+            first[k] = i
+            kept.append(ex)
+            continue
+        error = DataError(f"example {i}: duplicate of example {first[k]} (problem id {ex.problem.id!r})", source=str(path))
+        if not skip_invalid:
+            raise error
+        report.skipped[DUPLICATE] += 1
+        if len(report.first_skipped) < 5:
+            report.first_skipped.append(str(error))
+    return kept
+
+
+def attach_scores(examples: list[Example], scores_path: str, *, skip_invalid: bool = False,
+                  report: Optional[ReadReport] = None) -> list[Example]:
+    """Give each example the scores a scores file holds for the same (problem id, steps); error on a gap.
+
+    Two examples of the scores file with the same (problem id, steps) are a located error, or with
+    ``skip_invalid`` the later one is skipped and counted in ``report``.
+    """
+    report = report if report is not None else ReadReport()
+    scored = [ex for ex in read(scores_path, skip_invalid=skip_invalid, report=report) if ex.scores is not None]
+    scored = _unique(scored, lambda ex: (ex.problem.id, ex.solution.steps), scores_path, report, skip_invalid)
+    table = {(ex.problem.id, ex.solution.steps): ex.scores for ex in scored}
     if not table:
         raise ValueError(f"{scores_path}: no example carries scores")
     missing = [ex.problem.id for ex in examples if (ex.problem.id, ex.solution.steps) not in table]
@@ -235,8 +281,11 @@ def default_ns(size: int) -> list[int]:
     return ns + [size]
 
 
-def _final_answer(ex: Example) -> Optional[str]:
-    return ex.solution.final_answer or extract_answer("\n\n".join(ex.solution.steps))
+def _final_answer(ex: Example, exact: bool = False) -> Optional[str]:
+    """The solution's final answer, else the one extracted from its text; ``exact`` keeps an empty one."""
+    if ex.solution.final_answer or (exact and ex.solution.final_answer is not None):
+        return ex.solution.final_answer
+    return extract_answer("\n\n".join(ex.solution.steps))
 
 
 def _bon(examples: list[Example], config: EvalConfig, scorer: Any) -> dict:
@@ -245,16 +294,19 @@ def _bon(examples: list[Example], config: EvalConfig, scorer: Any) -> dict:
         if any(c.correct is None for c in cands):
             raise ValueError(f"problem {pid!r}: Best-of-N needs each candidate's correctness ('correct')")
         scores = [metrics.candidate_score(c.scores.values, c.scores.outcome, config.aggregate) for c in cands]
-        answers = [_final_answer(c) for c in cands]
+        answers = [_final_answer(c, config.exact_vote) for c in cands]
         no_answer += answers.count(None)
-        sets.append(([c.correct for c in cands], scores, metrics.cluster_answers(answers)))
+        equal = operator.eq if config.exact_vote else None  # None: math-verify
+        sets.append(([c.correct for c in cands], scores, metrics.cluster_answers(answers, equal)))
     if not sets:
         raise ValueError("no candidate sets to evaluate")
     sizes = Counter(len(s[0]) for s in sets)
     ns = list(config.n or default_ns(min(sizes)))
-    table = metrics.best_of_n(sets, ns, config.subsets_per_problem, config.bootstrap, config.seed)
+    table = metrics.best_of_n(sets, ns, config.subsets_per_problem, config.bootstrap, config.seed, config.first_n)
     return {"problems": len(sets), "set_sizes": {str(k): v for k, v in sorted(sizes.items())},
             "aggregate": config.aggregate, "subsets_per_problem": config.subsets_per_problem,
+            "subset_rule": "first N" if config.first_n else "all size-N subsets",
+            "answers": "identical strings" if config.exact_vote else "math-verify clusters",
             "bootstrap": config.bootstrap, "candidates_without_answer": no_answer,
             "n": {str(k): v for k, v in table.items()}}
 
