@@ -7,13 +7,42 @@ Text that comes from data or from the user (values, ids, file names) is never re
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable, Iterator, List, Mapping, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["out", "err", "fail", "describe", "parse_options", "progress", "report_read"]
+__all__ = ["out", "err", "fail", "describe", "parse_options", "progress", "bars", "report_read"]
+
+def _tidy_help() -> None:
+    """Two fixes to typer's rich ``--help``, applied once at import.
+
+    typer 0.29 prints a type for every option, so a flag that takes no value reads ``--skip-invalid <bool>``
+    (``--help <bool>`` too); its plain formatter already leaves flags untyped, and so do we. Defaults are shown
+    with ``str()``, so ``"\\n"`` broke the help line in two; control characters are shown as escapes (``\\n``), as
+    a user types them. Guarded: if typer renames these internals, help keeps typer's own look (tested).
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    if not all(hasattr(c, a) for c in (TyperOption, TyperArgument) for a in ("display_type_rich", "_get_default_string")):
+        return
+    typed = TyperOption.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> Optional[str]:
+        return None if self.is_flag and not self.count else typed(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+    escapes = str.maketrans({"\n": "\\n", "\t": "\\t", "\r": "\\r"})
+    for cls in (TyperOption, TyperArgument):
+        def default_string(self: Any, *, _shown: Any = cls._get_default_string, **kwargs: Any) -> str:
+            return _shown(self, **kwargs).translate(escapes)
+
+        cls._get_default_string = default_string
+
+
+_tidy_help()
 
 # When piped (CI logs, files) rich would wrap at 80 columns and truncate tables; use a wide page.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -79,11 +108,38 @@ def progress(items: Iterable[Any], description: str) -> Iterator[Any]:
     from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    # off when stderr is not a terminal: a stopped display would leave a blank line before a one-line error
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(escape(description), total=None)
         for item in items:
             yield item
             bar.advance(task)
+
+
+@contextmanager
+def bars() -> Iterator[Callable[[str, Optional[int]], Callable[[], None]]]:
+    """``start(description, total)`` -> ``advance()``: one rich bar per long stage, on stderr.
+
+    The display starts at the first ``start``, so a command refused up front prints its one error line and
+    no empty bar (stopping a display prints a blank line when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description:>24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), console=err)
+    started = []
+
+    def start(description: str, total: Optional[int]) -> Callable[[], None]:
+        if not started:
+            bar.start()
+            started.append(True)
+        task = bar.add_task(escape(description), total=total)
+        return lambda: bar.advance(task)
+
+    try:
+        yield start
+    finally:
+        if started:
+            bar.stop()
 
 
 def report_read(info: Mapping[str, Any], path: Optional[str] = None) -> None:

@@ -20,6 +20,29 @@ from ..errors import DataError
 from .common import build_config, describe, err, fail, out, parse_options, progress, report_read
 
 app = typer.Typer(help="prmkit: process reward models end to end.", no_args_is_help=True, add_completion=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"prmkit {version('prmkit')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    verbose: bool = typer.Option(False, "--verbose", help="Also show the libraries' logs, progress bars and warnings "
+                                 "(transformers, datasets, ...); same as PRMKIT_VERBOSE=1."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print prmkit's version and exit."),
+) -> None:
+    """prmkit: process reward models end to end."""
+    from ..logs import quiet
+
+    quiet(keep=verbose)  # before any command imports transformers or datasets
+
+
 data_app = typer.Typer(help="Read, convert and describe PRM datasets.", no_args_is_help=True)
 ls_app = typer.Typer(help="List what is built in.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -96,7 +119,7 @@ def quickstart(
                               search_problems=search_problems, seed=seed)
     with annotate_progress() as a, search_progress() as s:
         summary = run(config, log=lambda line: out.print(line, highlight=False, markup=False),
-                      progress=SimpleNamespace(annotate=a, search=s))
+                      progress=SimpleNamespace(annotate=a, search=s, train=s))
     print_summary({"problems": search_problems, "accuracy": summary["search"]})
     pb, q = summary["processbench"], summary["labels"]["quality"]
     out.print(f"MC labels vs exact: first-error accuracy {q['first_error_accuracy']:.3f}; PRM first-error F1 on held-out "
@@ -113,18 +136,21 @@ OPTION_HELP = "Format option as key=value (repeatable), e.g. -o neutral=negative
 def convert(
     src: Path = typer.Argument(..., help="Input file or directory (or a hub dataset id)."),
     dst: str = typer.Argument(..., help="Output file (.json/.jsonl, optionally .gz)."),
-    from_: Optional[str] = typer.Option(None, "--from", help="Input format (detected when omitted)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Input format (detected when omitted)."),
+    from_: Optional[str] = typer.Option(None, "--from", hidden=True, help="Old spelling of --format."),
     to: str = typer.Option("prmkit", "--to", help="Output format."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip malformed records and report them."),
     option: Optional[List[str]] = typer.Option(None, "--option", "-o", help=OPTION_HELP),
     write_option: Optional[List[str]] = typer.Option(None, "--write-option", "-w", help="Writer option key=value."),
 ) -> None:
-    """Convert a dataset between formats, e.g. `--from processbench --to trl-stepwise`."""
+    """Convert a dataset between formats, e.g. `--format processbench --to trl-stepwise`."""
     from ..data import ReadReport, read, write
 
     report = ReadReport()
     try:
-        examples = read(str(src), from_, skip_invalid=skip_invalid, report=report, **parse_options(option))
+        if fmt and from_ and fmt != from_:
+            raise ValueError(f"--format {fmt} and --from {from_} disagree (--from is the old spelling of --format)")
+        examples = read(str(src), fmt or from_, skip_invalid=skip_invalid, report=report, **parse_options(option))
         n = write(progress(examples, f"converting {src.name}"), dst, to, **parse_options(write_option))
     except (DataError, ValueError, KeyError, OSError) as e:
         fail(describe(e))
@@ -203,12 +229,14 @@ def train(
     import yaml
 
     from ..pipelines.train import TrainConfig, run
+    from .common import bars
 
     fields = yaml.safe_load(config.read_text()) if config else {}
     fields.update(parse_options(overrides))
     try:
-        summary = run(build_config(TrainConfig, fields, "training"),
-                      log=lambda line: out.print(line, highlight=False, markup=False))
+        with bars() as start:
+            summary = run(build_config(TrainConfig, fields, "training"),
+                          log=lambda line: out.print(line, highlight=False, markup=False), progress=start)
     except (TypeError, ValueError, DataError) as e:
         fail(str(e).strip('"'))
     for what, n in summary["report"].items():
@@ -219,15 +247,22 @@ def train(
 
 @ls_app.command("formats")
 def ls_formats() -> None:
-    """Data formats that `--from`/`--to` accept."""
+    """Data formats that `--format` (reading) and `--to` (writing) accept."""
     from ..data import FORMATS
     from ..registry import resolve
 
     table = Table("name", "write", "description")
+    examples = []
     for name, target in FORMATS.items():
-        mod = resolve(name, FORMATS, "format")
+        mod = resolve(name, FORMATS, "format", modules=True)
         table.add_row(name, "yes" if hasattr(mod, "dump") else "-", mod.DESCRIPTION)
+        if hasattr(mod, "EXAMPLE"):
+            examples.append(f"  {name}: prmkit data stats FILE {mod.EXAMPLE}")
     out.print(table)
+    out.print("\n".join(["examples (options as -o key=value, on every command that reads data):", *examples]),
+              highlight=False, markup=False)
+    out.print("your own format: --format mymodule or --format mypkg.myformat (a module on the Python path; "
+              "see docs/data_formats.md)", highlight=False, markup=False)
 
 
 @ls_app.command("scorers")

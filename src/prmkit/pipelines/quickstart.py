@@ -53,7 +53,10 @@ class QuickstartConfig:
 
 
 def run(config: QuickstartConfig, log: Callable[[str], Any] = print, progress: Any = None) -> dict:
-    """Run (or resume) every stage; returns the summary written to ``OUT/summary.json``."""
+    """Run (or resume) every stage; returns the summary written to ``OUT/summary.json``.
+
+    ``progress`` (*optional*) has the stages' bars: ``annotate`` (as ``pipelines.annotate.run`` takes), ``search``
+    and ``train`` (``start(description, total) -> advance``, as ``pipelines.search.run`` and ``train.run`` take)."""
     from . import annotate, evaluate, search, train
     from ..world.export import world_examples
     from ..world.policy import BUNDLED_POLICY
@@ -88,7 +91,8 @@ def run(config: QuickstartConfig, log: Callable[[str], Any] = print, progress: A
     trained = train.run(train.TrainConfig(model="bundled-policy", data=str(out / "annotate" / "mc.jsonl"), out=str(prm),
                                           spec="prmkit-implicit", target="steps", labels="soft", epochs=config.epochs,
                                           lr=config.lr, beta=config.beta, batch_size=16, max_length=512,
-                                          save_steps=10**6, seed=config.seed), log=log)
+                                          save_steps=10**6, seed=config.seed), log=log,
+                        progress=progress and getattr(progress, "train", None))
     done()
 
     done = stage("evaluate first-error detection on held-out solutions")

@@ -58,7 +58,8 @@ class TrainConfig:
             solution's final-answer correctness: the outcome-model baseline, read with ``last`` aggregation,
             and what implicit PRMs train on). Defaults to ``outcome`` for implicit specs, else ``steps``.
         beta: the implicit PRM's reward scale (defaults to the spec's).
-        data_format: the data's format, detected when omitted.
+        data_format: the data's format, detected when omitted; options follow after commas, e.g.
+            ``fields,problem=question,steps=chain,first_error=first_wrong`` (docs/data_formats.md).
         epochs / lr / batch_size / weight_decay / warmup_ratio: optimisation (AdamW, linear decay).
         max_length: tokens per solution at most; steps beyond are counted in the report.
         lora_r / lora_alpha / lora_dropout: LoRA adapters on every linear layer (PEFT) when ``lora_r > 0``;
@@ -268,20 +269,51 @@ def _complete_checkpoints(out: Path) -> list[Path]:
     return sorted(complete, key=lambda p: int(p.name.split("-")[1]))
 
 
-def run(config: TrainConfig, log: Any = print) -> dict:
+def run(config: TrainConfig, log: Any = print, progress: Any = None) -> dict:
     """Train (or resume) and save; returns the report (also written to ``OUT/prmkit_train.json``).
+
+    Args:
+        config: the run.
+        log: called with each line for the user (evaluations, the result).
+        progress: *optional*, ``progress(description, total)`` returns a function called once per optimiser
+            step (a rich bar in the CLI). The Trainer's own tqdm bar and dict logs show only when
+            ``prmkit.logs.verbose()``.
 
     Raises ``prmkit.jobfolder.JobInUseError`` at once if another process is training into ``out``."""
     out = Path(config.out)
     with lock(out):
-        return _train(config, out, log)
+        return _train(config, out, log, progress)
 
 
-def _train(config: TrainConfig, out: Path, log: Any) -> dict:
+def _report_callback(transformers: Any, log: Any, progress: Any) -> Any:
+    """prmkit's view of the training loop: a bar advanced per optimiser step and one line per evaluation."""
+
+    class Report(transformers.TrainerCallback):
+        advance, done = None, 0
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            if progress is not None and self.advance is None:
+                self.advance = progress("training", state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            while self.advance is not None and self.done < state.global_step:  # a resumed run starts past 0
+                self.advance()
+                self.done += 1
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
+            if metrics and metrics.get("eval_pb_f1") is not None:
+                log(f"step {state.global_step}: ProcessBench F1 {metrics['eval_pb_f1']:.3f} at 0.5, "
+                    f"{metrics['eval_pb_f1_best_threshold']:.3f} at the best threshold (an upper bound)")
+
+    return Report()
+
+
+def _train(config: TrainConfig, out: Path, log: Any, progress: Any = None) -> dict:
     import torch
     import transformers
 
     from ..backends.hf_transformers import HFStepScorer
+    from ..logs import verbose
 
     transformers.set_seed(config.seed)
     examples = list(read(config.data, config.data_format))[: config.limit]
@@ -330,9 +362,12 @@ def _train(config: TrainConfig, out: Path, log: Any) -> dict:
         activation_checkpointing=config.gradient_checkpointing,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         eval_strategy="steps" if eval_examples else "no", eval_steps=config.eval_steps,
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=False)
+        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose())
     trainer = StepTrainer(model=model, args=args, train_dataset=features, eval_dataset=eval_examples,
-                          data_collator=_collate(tokenizer.pad_token_id), callbacks=[PausePoint()])
+                          data_collator=_collate(tokenizer.pad_token_id),
+                          callbacks=[PausePoint(), _report_callback(transformers, log, progress)])
+    if not verbose():  # disable_tqdm swapped the bar for a callback that prints every log dict: drop it too
+        trainer.remove_callback(transformers.PrinterCallback)
     checkpoints = _complete_checkpoints(out)
     model.train()
     result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
@@ -355,7 +390,8 @@ def _train(config: TrainConfig, out: Path, log: Any) -> dict:
     (out / "prmkit_train.json").write_text(json.dumps(summary, indent=2))
     if not math.isfinite(result.training_loss):
         raise RuntimeError(f"training diverged (loss {result.training_loss}); lower the learning rate")
-    log(f"trained {spec.name} PRM on {len(features)} solutions ({report['trained steps']} steps) -> {out}"
+    log(f"trained {spec.name} PRM on {len(features)} solutions ({report['trained steps']} steps, loss "
+        f"{result.training_loss:.3f}) -> {out}"
         + (f"; ProcessBench F1 {final['eval_pb_f1']:.3f} on {config.eval_data}" if final.get("eval_pb_f1") is not None
            else ""))
     return summary
