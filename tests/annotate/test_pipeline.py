@@ -208,7 +208,9 @@ def test_tool_command_on_real_gsm8k_solutions(shared_data, tmp_path, prmkit_cli)
     checked = sum(v is not None for lab in labels for v in lab)
     flagged = sum(v == 0.0 for lab in labels for v in lab)
     steps = sum(len(lab) for lab in labels)
-    assert f"{checked} of {steps} steps checkable, {flagged} flagged" in result.stdout
+    solutions = sum(any(v is not None for v in lab) for lab in labels)
+    assert (f"{checked} of {steps} steps checkable, {solutions} of 400 solutions (F1 is over all of them), "
+            f"{flagged} flagged") in result.stdout
     assert 0.9 * steps < checked < steps and 0 < flagged < 0.1 * steps
     by = json.loads((tmp_path / "report.json").read_text())["methods"]["tool"]["by_outcome"]
     assert by["wrong_answer"]["solutions"] + by["right_answer"]["solutions"] == 400

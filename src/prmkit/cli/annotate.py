@@ -92,8 +92,10 @@ def _print(report: dict) -> None:
             out.print(f"{name}: {m['unparseable_critiques']} of {m['critiques']} critiques unparseable; "
                       f"{m['no_verdict']} solution(s) without a verdict (left unlabelled)", highlight=False)
         if "checkable_steps" in m:
-            out.print(f"{name}: {m['checkable_steps']} of {report['steps']} steps checkable, {m['flagged_steps']} flagged",
-                      highlight=False)
+            solutions = (f", {m['checkable_solutions']} of {report['solutions']} solutions (F1 is over all of them)"
+                         if "checkable_solutions" in m else "")
+            out.print(f"{name}: {m['checkable_steps']} of {report['steps']} steps checkable{solutions}, "
+                      f"{m['flagged_steps']} flagged", highlight=False)
         by = m.get("by_outcome", {})
         if by:
             parts = [f"{v['flagged']} of {v['solutions']} with a {k.replace('_', ' ')}" for k, v in sorted(by.items())]
