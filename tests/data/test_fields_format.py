@@ -180,10 +180,14 @@ def test_a_format_module_by_plain_name(tmp_path, monkeypatch, prmkit_cli):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert [ex.problem.question for ex in read(data, "plainfmt_t14")] == ["hello"]
     with pytest.raises(KeyError, match="cannot import format 'brokenfmt_t14': No module named 'no_such_dependency_t14'"):
-        resolve("brokenfmt_t14", FORMATS, "format")
+        resolve("brokenfmt_t14", FORMATS, "format", modules=True)
     for name in ("runs_t14", "no_such_module_t14"):
         with pytest.raises(KeyError, match=f"unknown format '{name}'; known: .*or give a module name"):
-            resolve(name, FORMATS, "format")
+            resolve(name, FORMATS, "format", modules=True)
+    from prmkit.backends.families import FAMILIES
+
+    with pytest.raises(KeyError, match="unknown PRM family 'json'"):  # only format tables import plain modules
+        resolve("json", FAMILIES, "PRM family")
     sys.modules.pop("plainfmt_t14", None)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     result = prmkit_cli("data", "stats", data, "--format", "plainfmt_t14", "--by", "")
