@@ -16,7 +16,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from .common import err, fail, out, parse_options, report_read
+from .common import OPTION, data_format, err, fail, out, parse_options, report_read
 
 annotate_app = typer.Typer(help="Label solution steps automatically (Monte-Carlo rollouts, binary search, LLM judge, "
                                 "tool checks, consensus), resumably, with a quality report against gold labels.",
@@ -25,7 +25,6 @@ annotate_app = typer.Typer(help="Label solution steps automatically (Monte-Carlo
 DATA = typer.Argument(..., help="Solutions to label (file, folder or hub id; any readable format).")
 OUT = typer.Option(..., "--out", help="Job folder: progress (job.sqlite), labels, report. Rerun to resume.")
 FORMAT = typer.Option(None, "--format", "-f", help="Input format (detected when omitted).")
-OPTION = typer.Option(None, "--option", "-o", help="Format option key=value (repeatable), e.g. -o first_error=first_wrong.")
 LIMIT = typer.Option(None, help="Label only the first N solutions.")
 GENERATOR = typer.Option(..., "--generator", help="Rollout policy: model folder, hub id or http://host:port/v1.")
 GEN_OPTION = typer.Option(None, "--generator-option", "-g", help="Generator option key=value (e.g. model=NAME).")
@@ -115,16 +114,6 @@ _FLAGS = {"max_tokens": "--rollout-tokens", "max_tokens_budget": "--max-tokens",
           "judge_max_tokens": "--critique-tokens"}
 
 
-def _format(fmt: Optional[str], option: Optional[List[str]]) -> Optional[str]:
-    """``--format NAME -o key=value ...`` as the one ``data_format`` string the pipeline reads."""
-    from ..data import format_spec
-
-    try:
-        return format_spec(fmt, parse_options(option))
-    except ValueError as e:
-        fail(str(e))
-
-
 def _run(json_out: Optional[Path], **fields: Any) -> dict:
     from ..errors import DataError
     from ..pipelines.annotate import AT_LEAST, AnnotateConfig, run
@@ -160,7 +149,7 @@ def mc(data: str = DATA, out_dir: Path = OUT, generator: str = GENERATOR, k: int
     _run(json_out, data=data, out=str(out_dir), methods=("mc",), generator=generator,
          generator_options=parse_options(generator_option), template=template, separator=separator, temperature=temperature,
          max_tokens=rollout_tokens, k=k, early_stop=early_stop, round_size=round_size, limit=limit,
-         data_format=_format(fmt, option),
+         data_format=data_format(fmt, option),
          chunk_size=chunk_size, max_rollouts=max_rollouts, max_tokens_budget=max_tokens, seed=seed,
          skip_invalid=skip_invalid)
 
@@ -180,7 +169,7 @@ def binary_search(data: str = DATA, out_dir: Path = OUT, generator: str = GENERA
     _run(json_out, data=data, out=str(out_dir), methods=("binary-search",), generator=generator,
          generator_options=parse_options(generator_option), template=template, separator=separator, temperature=temperature,
          max_tokens=rollout_tokens, probe_size=probe_size, max_probes=max_probes, round_size=round_size,
-         data_format=_format(fmt, option), limit=limit, chunk_size=chunk_size, max_rollouts=max_rollouts,
+         data_format=data_format(fmt, option), limit=limit, chunk_size=chunk_size, max_rollouts=max_rollouts,
          max_tokens_budget=max_tokens,
          seed=seed, skip_invalid=skip_invalid)
 
@@ -200,7 +189,7 @@ def judge(data: str = DATA, out_dir: Path = OUT,
     """LLM-as-judge: a ProcessBench-style critique names the earliest wrong step; majority over samples."""
     _run(json_out, data=data, out=str(out_dir), methods=("judge",), judge=judge_model,
          judge_options=parse_options(judge_option), judge_prompt=prompt, judge_samples=samples,
-         judge_temperature=temperature, judge_max_tokens=critique_tokens, data_format=_format(fmt, option), limit=limit,
+         judge_temperature=temperature, judge_max_tokens=critique_tokens, data_format=data_format(fmt, option), limit=limit,
          chunk_size=chunk_size, max_tokens_budget=max_tokens, seed=seed, skip_invalid=skip_invalid)
 
 
@@ -210,7 +199,7 @@ def tool(data: str = DATA, out_dir: Path = OUT, fmt: Optional[str] = FORMAT, opt
          chunk_size: int = typer.Option(256, help="Solutions per committed unit of work."), skip_invalid: bool = SKIP,
          json_out: Optional[Path] = JSON_OUT) -> None:
     """Tool checks: verify the arithmetic of each step with sympy (1 holds, 0 fails, unlabelled: nothing to check)."""
-    _run(json_out, data=data, out=str(out_dir), methods=("tool",), data_format=_format(fmt, option), limit=limit,
+    _run(json_out, data=data, out=str(out_dir), methods=("tool",), data_format=data_format(fmt, option), limit=limit,
          chunk_size=chunk_size,
          skip_invalid=skip_invalid)
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["out", "err", "fail", "describe", "parse_options", "progress", "bars", "report_read"]
+__all__ = ["out", "err", "fail", "describe", "parse_options", "OPTION", "data_format", "progress", "bars", "report_read"]
 
 def _tidy_help() -> None:
     """Two fixes to typer's rich ``--help``, applied once at import.
@@ -101,6 +101,20 @@ def build_config(cls: Any, fields: dict[str, Any], what: str) -> Any:
                 fail(f"{what} field {key}: {value!r} is not a {kinds[0].__name__}")
         values[key] = value
     return cls(**values)
+
+
+# the reader options of --format, for every command that reads data (eval, annotate)
+OPTION = typer.Option(None, "--option", "-o", help="Format option key=value (repeatable), e.g. -o first_error=first_wrong.")
+
+
+def data_format(fmt: Optional[str], option: Optional[List[str]]) -> Optional[str]:
+    """``--format NAME -o key=value ...`` as the one ``data_format`` string the pipelines read."""
+    from ..data import format_spec
+
+    try:
+        return format_spec(fmt, parse_options(option))
+    except ValueError as e:
+        fail(str(e))
 
 
 def progress(items: Iterable[Any], description: str) -> Iterator[Any]:

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import DataError, UnreadableFile
-from .common import describe, err, fail, out, parse_options, report_read
+from .common import OPTION, data_format, describe, err, fail, out, parse_options, report_read
 
 eval_app = typer.Typer(help="Evaluate PRMs: ProcessBench, PRMBench, Best-of-N, pairwise.", no_args_is_help=True)
 
@@ -26,7 +26,6 @@ MODEL = typer.Option(None, "--model", "-m", help="Scorer: 'fake', a model folder
 SPEC = typer.Option(None, "--spec", help="PRM family of a Hugging Face model (see prmkit.backends.families).")
 SCORES = typer.Option(None, "--scores", help="File of examples with scores (e.g. from `prmkit score`).")
 FORMAT = typer.Option(None, "--format", "-f", help="Data format (detected when omitted).")
-OPTION = typer.Option(None, "--option", "-o", help="Format option key=value (repeatable), e.g. -o first_error=first_wrong.")
 SKIP = typer.Option(False, "--skip-invalid", help="Skip malformed records and report them.")
 JSON_OUT = typer.Option(None, "--json", help="Write the full results as JSON here.")
 SEED = typer.Option(0, "--seed", help="Seed for subsets and bootstrap.")
@@ -43,16 +42,6 @@ def _run(**fields: Any) -> dict:
         fail(f"{e} (--skip-invalid skips such records and reports them)")
     except (ValueError, KeyError, OSError, ImportError) as e:
         fail(describe(e))
-
-
-def _format(fmt: Optional[str], option: Optional[List[str]]) -> Optional[str]:
-    """``--format NAME -o key=value ...`` as the one ``data_format`` string the pipeline reads."""
-    from ..data import format_spec
-
-    try:
-        return format_spec(fmt, parse_options(option))
-    except ValueError as e:
-        fail(str(e))
 
 
 def _fmt(x: Optional[float], digits: int = 3) -> str:
@@ -80,7 +69,7 @@ def processbench(
     json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """First-error identification: error/correct accuracy and F1 per subset, average F1 (the paper's)."""
-    r = _run(benchmark="processbench", data=data, data_format=_format(fmt, option), model=model, spec=spec, scores=scores,
+    r = _run(benchmark="processbench", data=data, data_format=data_format(fmt, option), model=model, spec=spec, scores=scores,
              threshold_policy=threshold_policy, threshold=threshold, calibrate_on=calibrate_on,
              skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
     th = r["threshold"]
@@ -114,7 +103,7 @@ def prmbench(
     json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """PRMScore (0.5 F1 + 0.5 negative F1), first-error and step accuracies, per classification."""
-    r = _run(benchmark="prmbench", data=data, data_format=_format(fmt, option), model=model, spec=spec, scores=scores,
+    r = _run(benchmark="prmbench", data=data, data_format=data_format(fmt, option), model=model, spec=spec, scores=scores,
              threshold=threshold, skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
     table = Table(title=f"PRMBench, scores from {escape(r['scored_by'])}, valid if score > {threshold:g}",
                   title_justify="left", box=box.SIMPLE_HEAD)
@@ -156,7 +145,7 @@ def bon(
         ns = tuple(int(k) for k in n.split(",")) if n else None
     except ValueError:
         fail(f"--n {n!r} is not a comma-separated list of integers")
-    r = _run(benchmark="bon", data=data, data_format=_format(fmt, option), model=model, spec=spec, scores=scores, aggregate=aggregate,
+    r = _run(benchmark="bon", data=data, data_format=data_format(fmt, option), model=model, spec=spec, scores=scores, aggregate=aggregate,
              n=ns, subsets_per_problem=subsets, first_n=first_n, exact_vote=exact_vote, bootstrap=bootstrap, seed=seed,
              skip_invalid=skip_invalid, json_out=str(json_out) if json_out else None)
     sizes = ", ".join(f"{k} x{v}" for k, v in r["set_sizes"].items())
@@ -190,8 +179,8 @@ def pairwise(
     """Chosen-vs-rejected accuracy per PRM (row) and aggregation (column); ties count as wrong."""
     from ..aggregate import AGGREGATORS
 
-    data_format = _format(fmt, option)
-    results = {f: _run(benchmark="pairwise", data=f, data_format=data_format, skip_invalid=skip_invalid) for f in files}
+    reader = data_format(fmt, option)
+    results = {f: _run(benchmark="pairwise", data=f, data_format=reader, skip_invalid=skip_invalid) for f in files}
     table = Table(title="Pairwise accuracy: aggregate(chosen) > aggregate(rejected); ties count as wrong",
                   title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("PRM", "pairs", "unpaired", "skipped", *AGGREGATORS):
