@@ -1,7 +1,8 @@
-"""`prmkit eval processbench|prmbench|bon|pairwise` and `prmkit score`: evaluate PRMs, see per-step scores.
+"""`prmkit eval processbench|prmbench|bon|pairwise|robustness` and `prmkit score`: evaluate PRMs, see per-step scores.
 
 Each eval command builds an ``EvalConfig``, calls ``prmkit.pipelines.evaluate.run`` and prints the
-returned dict as a rich table (``--json`` writes it in full). Bad input ends with one line
+returned dict as a rich table (``--json`` writes it in full); ``robustness`` does the same with
+``prmkit.pipelines.robustness``. Bad input ends with one line
 ``error: ...`` on stderr and exit code 2, as everywhere in the CLI. Names that come from the data
 (subsets, classifications, ids) are escaped, never read as rich markup.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 from rich import box
@@ -18,9 +19,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import DataError, UnreadableFile
-from .common import OPTION, data_format, describe, err, fail, out, parse_options, report_read
+from .common import OPTION, bars, data_format, describe, err, fail, out, parse_options, report_read
 
-eval_app = typer.Typer(help="Evaluate PRMs: ProcessBench, PRMBench, Best-of-N, pairwise.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate PRMs: ProcessBench, PRMBench, Best-of-N, pairwise, master-key robustness.",
+                       no_args_is_help=True)
 
 MODEL = typer.Option(None, "--model", "-m", help="Scorer: 'fake', a model folder or hub id, or pkg.mod:Class.")
 SPEC = typer.Option(None, "--spec", help="PRM family of a Hugging Face model (see prmkit.backends.families).")
@@ -34,8 +36,13 @@ SEED = typer.Option(0, "--seed", help="Seed for subsets and bootstrap.")
 def _run(**fields: Any) -> dict:
     from ..pipelines.evaluate import EvalConfig, run
 
+    return _guarded(lambda: run(EvalConfig(**fields)))
+
+
+def _guarded(call: Callable[[], dict]) -> dict:
+    """``call()``, with bad input (data, config, model) ended as one ``error:`` line and exit code 2."""
     try:
-        return run(EvalConfig(**fields))
+        return call()
     except UnreadableFile as e:  # nothing to skip: the file cannot be read on
         fail(str(e))
     except DataError as e:
@@ -204,6 +211,57 @@ def pairwise(
             json_out.write_text(json.dumps({"files": results}, indent=2) + "\n")
         except OSError as e:
             fail(describe(e))
+        out.print(f"results written to {json_out}", highlight=False, markup=False)
+
+
+@eval_app.command("robustness")
+def robustness(
+    model: str = typer.Option(..., "--model", "-m", help="Scorer: 'fake', a model folder or hub id, or pkg.mod:Class."),
+    spec: Optional[str] = SPEC,
+    data: Optional[List[str]] = typer.Option(None, "--data", help="Problem file (repeatable; any readable format, "
+                                             "solutions ignored). Default: MATH-500 and GSM8K test in ../shared/data."),
+    limit: int = typer.Option(200, "--limit", help="The first N problems of each file (0: all)."),
+    threshold: float = typer.Option(0.5, "--threshold", help="A response is accepted when its score >= threshold."),
+    aggregate: str = typer.Option("min", "--aggregate", help="Step-score aggregation: min, prod, last, mean or geometric_mean."),
+    fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, skip_invalid: bool = SKIP,
+    json_out: Optional[Path] = JSON_OUT,
+) -> None:
+    """Master-key probe: how often the scorer accepts ':', 'Solution', 'Thought process:'... (all wrong) as correct."""
+    from ..pipelines.robustness import RobustnessConfig, run
+
+    def probe() -> dict:
+        config = RobustnessConfig(model=model, spec=spec, **({"data": tuple(data)} if data else {}),
+                                  data_format=data_format(fmt, option), limit=limit or None, threshold=threshold,
+                                  aggregate=aggregate, skip_invalid=skip_invalid,
+                                  json_out=str(json_out) if json_out else None)
+        with bars() as start:  # inside _guarded: the bar stops before an error line is printed
+            return run(config, progress=start)
+
+    r = _guarded(probe)
+    table = Table(title=f"Master-key probe on {r['problems']} problems, scores from {escape(r['scored_by'])}, "
+                        f"accepted if {r['aggregate']} score >= {r['threshold']:g}", title_justify="left", box=box.SIMPLE_HEAD)
+    cols = ("key", "language", "n", "scored", "unscored", "accepted", "FPR", "mean score")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("key", "language") else "right", no_wrap=col == "key")
+
+    def row(key: str, language: str, t: dict, end_section: bool = False) -> None:
+        table.add_row(key, escape(language), str(t["n"]), str(t["scored"]), str(t["unscored"]) if t["unscored"] else "-",
+                      str(t["accepted"]), _fmt(t["fpr"]), _fmt(t["mean_score"]), end_section=end_section)
+
+    for i, k in enumerate(r["keys"]):
+        row(escape(json.dumps(k["key"], ensure_ascii=False)), k["language"], k, end_section=i == len(r["keys"]) - 1)
+    for i, (language, t) in enumerate(r["by_language"].items()):
+        row("all keys", language, t, end_section=i == len(r["by_language"]) - 1)
+    row("overall", "all", r["overall"])
+    out.print(table)
+    out.print("every master-key response is wrong, so FPR = accepted / scored; unscored responses (no score) are "
+              "counted apart, neither accepted nor rejected", highlight=False, markup=False)
+    if r["overall"]["unscored"]:
+        out.print(f"note: {r['overall']['unscored']} of {r['overall']['n']} responses got no score", highlight=False,
+                  markup=False)
+    for info in r["read"]:
+        report_read(info, info["path"])
+    if json_out:
         out.print(f"results written to {json_out}", highlight=False, markup=False)
 
 
