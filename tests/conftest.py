@@ -5,9 +5,12 @@ Tests that read real data skip only when that folder is absent, and say so.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,68 @@ def tiny_config(model_type: str, vocab_size: int, **overrides):
 @pytest.fixture(scope="session")
 def tiny_config_factory():
     return tiny_config
+
+
+# ----------------------------------------------------------------------------- a real OpenAI-compatible server
+
+SERVE_READY_TIMEOUT_S = 45
+
+
+def _serve_available() -> str:
+    try:
+        import transformers.cli.serving.server  # noqa: F401
+        from transformers.utils.import_utils import is_serve_available
+    except ImportError as e:
+        return f"transformers serve cannot be imported ({e})"
+    if not is_serve_available():
+        return "transformers serve needs its extra: pip install 'transformers[serving]'"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def transformers_serve():
+    """``with transformers_serve(model_dir, log_dir) as url:`` a real ``transformers serve`` on loopback."""
+    return _transformers_serve
+
+
+@contextlib.contextmanager
+def _transformers_serve(model_dir, log_dir):
+    """``transformers serve MODEL --host 127.0.0.1 --port PORT --device cpu`` (offline, one thread); yields the
+    base URL (``.../v1``) once /health answers, and stops the server after. Skips if serve is not installed."""
+    import httpx
+
+    reason = _serve_available()
+    if reason:
+        pytest.skip(reason)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = Path(log_dir) / "serve.log"
+    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
+           "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    # one thread: a tiny model gains nothing from more, and spinning threads crawl on a busy machine
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_PROXY": "127.0.0.1",
+           "OMP_NUM_THREADS": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + SERVE_READY_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"transformers serve not ready after {SERVE_READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

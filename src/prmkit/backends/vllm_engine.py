@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from .protocols import check_request, cut_at_stop
+from .protocols import Completion, check_request, cut_at_stop
 
 __all__ = ["VLLMGenerator"]
 
@@ -55,3 +55,30 @@ class VLLMGenerator:
                                            stop=stop or None, seed=seed)
         outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
         return [[cut_at_stop(c.text, stop) for c in sorted(o.outputs, key=lambda c: c.index)] for o in outputs]
+
+    def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
+                 max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
+                 top_logprobs: int = 0) -> list[list[Completion]]:
+        """As ``generate``, with vLLM's finish reasons and (``top_logprobs > 0``) its per-token log-probs."""
+        stop = check_request(prompts, n, max_tokens, temperature, stop)
+        params = self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
+                                           seed=seed, logprobs=top_logprobs or None)
+        out = []
+        for o in self.llm.generate(list(prompts), params, use_tqdm=False):
+            row = []
+            for c in sorted(o.outputs, key=lambda c: c.index):
+                text = cut_at_stop(c.text, stop)
+                top = offsets = None
+                if c.logprobs:
+                    steps = [{lp.decoded_token: lp.logprob for lp in step.values()} for step in c.logprobs]
+                    starts, at = [], 0
+                    for token_id, step in zip(c.token_ids, c.logprobs):
+                        starts.append(at)
+                        at += len(step[token_id].decoded_token or "") if token_id in step else 0
+                    keep = [j for j, a in enumerate(starts) if a < len(text)]
+                    top, offsets = tuple(steps[j] for j in keep), tuple(starts[j] for j in keep)
+                finish = "length" if c.finish_reason == "length" else "stop"
+                row.append(Completion(text, finish, c.stop_reason if isinstance(c.stop_reason, str) else None,
+                                      len(c.token_ids), top, offsets))
+            out.append(row)
+        return out

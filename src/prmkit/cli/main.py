@@ -284,6 +284,14 @@ def ls_scorers() -> None:
         table.add_row(name, spec.head + (f" {spec.label_words}" if spec.label_words else ""), spec.template,
                       repr(spec.step_tag), spec.model_id or "-")
     out.print(table)
+    from ..backends.generative import VERIFIER_PROMPTS
+
+    table = Table("prompt (--spec generative:NAME)", "chain", "verdict words", "code", title="generative verifier "
+                  "prompts (any generator as --model; docs/generative.md)", title_justify="left")
+    for name, prompt in VERIFIER_PROMPTS.items():
+        table.add_row(name, "guided" if prompt.guided else "free", f"{prompt.correct} / {prompt.incorrect}",
+                      "python" if prompt.code else "-")
+    out.print(table)
 
 
 def main() -> None:
