@@ -1,4 +1,4 @@
-"""`prmkit annotate mc|binary-search|judge|tool|consensus|compare`: automatic step labels, resumable.
+"""`prmkit annotate mc|binary-search|judge|tool|consensus|compare|chains`: automatic step labels, resumable.
 
 Each command builds an ``AnnotateConfig`` and calls ``prmkit.pipelines.annotate.run``; a killed
 command rerun with the same arguments resumes from its job folder (``--out``).
@@ -228,6 +228,42 @@ def consensus_cmd(primary: str = typer.Argument(..., help="Labels from one metho
         out.print(table)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2))
+
+
+@annotate_app.command("chains")
+def chains(data: str = DATA, out_file: Path = typer.Option(..., "--out", help="Kept chains (JSONL) for `prmkit train target=chains`."),
+           generator: str = typer.Option(..., "--generator", help="Chain writer: model folder, hub id, http://host:port/v1 "
+                                         "(with -g model=NAME) or pkg.mod:Class."),
+           gen_option: Optional[List[str]] = GEN_OPTION,
+           prompt: str = typer.Option("thinkprm", help="Verifier prompt (prmkit.backends.generative.VERIFIER_PROMPTS)."),
+           k: int = typer.Option(4, help="Chains sampled per solution."),
+           keep: int = typer.Option(1, help="Agreeing chains kept per solution at most."),
+           temperature: float = typer.Option(0.8), max_tokens: int = typer.Option(2048, help="Tokens per chain at most."),
+           fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, limit: Optional[int] = LIMIT,
+           seed: int = SEED) -> None:
+    """Sample verification chains and keep those whose step verdicts agree with the labels (the ThinkPRM recipe)."""
+    from collections import Counter
+
+    from ..annotate.chains import chain_records
+    from ..backends import load_generator
+    from ..backends.generative import GenerativeScorer
+    from ..data import read
+    from ..data.io import write_records
+    from .common import describe
+
+    if k < 1 or keep < 1:
+        fail(f"--k and --keep must be at least 1, got {k} and {keep}")
+    try:
+        examples = list(read(data, data_format(fmt, option)))[:limit]
+        scorer = GenerativeScorer(load_generator(generator, **parse_options(gen_option)), prompt, k=k,
+                                  temperature=temperature, max_tokens=max_tokens, scores="votes", seed=seed)
+        report: Counter = Counter()
+        written = write_records(chain_records(examples, scorer, keep=keep, report=report), out_file)
+    except (ValueError, KeyError, OSError) as e:
+        fail(describe(e))
+    for key, value in report.items():
+        out.print(f"{key}: {value}", highlight=False)
+    out.print(f"{written} chains -> {out_file}", highlight=False)
 
 
 @annotate_app.command("compare")

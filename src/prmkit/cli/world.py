@@ -105,6 +105,27 @@ def train_judge(
               highlight=False)
 
 
+@world_app.command("train-verifier")
+def train_verifier(
+    out_dir: Path = typer.Option(Path("runs/verifier"), "--out", help="Run folder; the verifier is OUT/verifier (resumes)."),
+    code: bool = typer.Option(False, "--code", help="The code-checking variant (world-code prompt)."),
+    init: Optional[str] = typer.Option(None, help="Start from this verifier folder (default: the policy's weights)."),
+    problems: int = typer.Option(3000, help="Policy solutions to sample chains for."),
+    injected: int = typer.Option(2000, help="More solutions, each with one injected error."),
+    k: int = typer.Option(4, help="Teacher chains per solution."),
+    epochs: float = typer.Option(3.0),
+) -> None:
+    """Train a world generative verifier by the ThinkPRM recipe: teacher chains, kept where they agree with the
+    exact labels, then fine-tuning (docs/generative.md)."""
+    from ..pipelines.world_verifier import WorldVerifierConfig, run
+
+    summary = run(WorldVerifierConfig(out=str(out_dir), code=code, init=init, problems=problems, injected=injected,
+                                      k=k, epochs=epochs),
+                  log=lambda line: err.print(line, highlight=False))
+    out.print(f"verifier written to {out_dir / 'verifier'}: {summary['chains']} chains, loss {summary['train_loss']:.3f}",
+              highlight=False)
+
+
 @world_app.command("eval-policy")
 def eval_policy(
     policy: Optional[Path] = typer.Option(None, help="Policy folder (default: the bundled one)."),

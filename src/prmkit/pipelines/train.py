@@ -56,7 +56,9 @@ class TrainConfig:
         labels: ``soft`` (train on the stored values) or ``hard`` (threshold them at 0.5 first).
         target: ``steps`` (a PRM: every labelled step) or ``outcome`` (the last step only, labelled with the
             solution's final-answer correctness: the outcome-model baseline, read with ``last`` aggregation,
-            and what implicit PRMs train on). Defaults to ``outcome`` for implicit specs, else ``steps``.
+            and what implicit PRMs train on), or ``chains`` (a generative verifier: causal-LM fine-tuning on the
+            verifier's text of ``prmkit annotate chains`` output, ``spec`` unused; pipelines/train_chains.py).
+            Defaults to ``outcome`` for implicit specs, else ``steps``.
         beta: the implicit PRM's reward scale (defaults to the spec's).
         data_format: the data's format, detected when omitted; options follow after commas, e.g.
             ``fields,problem=question,steps=chain,first_error=first_wrong`` (docs/data_formats.md).
@@ -103,8 +105,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.labels not in ("soft", "hard"):
             raise ValueError(f"labels must be 'soft' or 'hard', not {self.labels!r}")
-        if self.target not in (None, "steps", "outcome"):
-            raise ValueError(f"target must be 'steps' or 'outcome', not {self.target!r}")
+        if self.target not in (None, "steps", "outcome", "chains"):
+            raise ValueError(f"target must be 'steps', 'outcome' or 'chains', not {self.target!r}")
         if self.lora_r < 0:
             raise ValueError(f"lora_r must be >= 0 (0 trains every weight), not {self.lora_r}")
 
@@ -282,6 +284,10 @@ def run(config: TrainConfig, log: Any = print, progress: Any = None) -> dict:
     Raises ``prmkit.jobfolder.JobInUseError`` at once if another process is training into ``out``."""
     out = Path(config.out)
     with lock(out):
+        if config.target == "chains":  # a generative verifier (pipelines/train_chains.py)
+            from .train_chains import train_chains
+
+            return train_chains(config, out, log, progress)
         return _train(config, out, log, progress)
 
 
