@@ -53,9 +53,12 @@ def test_quickstart_small_runs_every_stage_and_writes_the_report(tmp_path):
 
     lines = []
     summary = run(QuickstartConfig(out=str(tmp_path / "q"), train_problems=24, bench_problems=16, search_problems=3,
-                                   n=(1, 2), k=2, epochs=1), log=lines.append)
-    assert [line.split("]")[0] for line in lines if line.startswith("[")] == [f"[{k}/5" for k in range(1, 6)]
+                                   n=(1, 2), k=2, epochs=1, verifier_problems=3, verifier_ks=(1,)), log=lines.append)
+    assert [line.split("]")[0] for line in lines if line.startswith("[")] == [f"[{k}/6" for k in range(1, 7)]
     assert summary["labels"]["quality"]["solutions"] == 24
     assert set(summary["search"]) == {"best-of-n", "beam"}
     report = (tmp_path / "q" / "report.html").read_text()
     assert report.count("<svg") == 2 and "first error" in report and "hsl(" in report
+    assert "generative verifier, K=1" in summary["verifiers"] and "against a generative verifier" in report
+    for row in summary["verifiers"].values():
+        assert row["tokens_per_solution"] > 0 and (row["f1@0.5"] is None or 0.0 <= row["f1@0.5"] <= 1.0)

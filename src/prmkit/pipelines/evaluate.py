@@ -23,7 +23,7 @@ from ..data import ReadReport, detect_source, group_by_problem, read
 from ..errors import DataError
 from ..types import Example
 
-__all__ = ["EvalConfig", "run", "load_examples", "attach_scores", "BENCHMARKS", "POLICIES"]
+__all__ = ["EvalConfig", "run", "load_examples", "attach_scores", "first_error_f1", "BENCHMARKS", "POLICIES"]
 
 BENCHMARKS = ("processbench", "prmbench", "bon", "pairwise")
 POLICIES = ("fixed", "calibrated", "oracle")
@@ -207,6 +207,17 @@ def _processbench_splits(examples: list[Example]) -> dict[str, metrics.Split]:
         scores.append(ex.scores.values)
         gold.append(-1 if ex.labels.first_error is None else ex.labels.first_error)
     return splits
+
+
+def first_error_f1(examples: list[Example], calibration: Optional[list[Example]] = None) -> dict:
+    """ProcessBench first-error F1 (average over subsets) of scored examples at 0.5, and with scored
+    ``calibration`` examples at the threshold that is best on them (``f1_calibrated``, ``threshold``)."""
+    splits = _processbench_splits(examples)
+    out: dict[str, Any] = {"f1@0.5": metrics.processbench_report(splits)["average_f1"]}
+    if calibration:
+        threshold, _ = metrics.best_threshold(_processbench_splits(calibration))
+        out.update(f1_calibrated=metrics.processbench_report(splits, threshold)["average_f1"], threshold=threshold)
+    return out
 
 
 def _processbench(examples: list[Example], config: EvalConfig, scorer: Any) -> dict:

@@ -3,9 +3,10 @@
 ``run(QuickstartConfig(...))`` reads in order: sample policy solutions to unseen problems -> label their
 steps with Monte-Carlo rollouts (and measure the labels against the world's exact ones) -> train a PRM
 initialised from the policy on those labels -> evaluate it on a held-out ProcessBench-format set ->
-compare majority vote, PRM Best-of-N and PRM beam search at N = 1..16 -> write ``OUT/report.html``
-(accuracy vs N and vs compute, label quality, first-error F1, solutions with every step coloured by
-its score). Every stage writes into ``OUT`` and a rerun reuses what is there.
+compare majority vote, PRM Best-of-N and PRM beam search at N = 1..16 -> score the same held-out
+solutions with the bundled generative verifiers -> write ``OUT/report.html`` (accuracy vs N and vs
+compute, label quality, first-error F1, the PRM against the generative verifiers with the tokens each
+spent, solutions with every step coloured by its score). Every stage writes into ``OUT`` and a rerun reuses what is there.
 
 The PRM is the implicit parameterisation (``prmkit-implicit``) trained on the soft MC labels: on this
 world it is the one that finds first errors (see docs/training.md for the comparison of heads).
@@ -37,6 +38,10 @@ class QuickstartConfig:
         n: the budgets N.
         k: MC rollouts per step prefix.
         epochs / lr / beta: PRM training.
+        verifier_problems / verifier_ks / code_verifier_ks: the comparison of the bundled generative verifiers
+            (plain and code-checking, at these K chains) with the trained PRM, on the first held-out solutions
+            (first-error F1 and the tokens each verifier read and wrote per solution). The code-checking one runs
+            only where ``prmkit.sandbox`` works on this machine.
         seed: problems are drawn with seeds derived from it (the policy was trained on seed 0).
     """
 
@@ -49,6 +54,9 @@ class QuickstartConfig:
     epochs: float = 4
     lr: float = 3e-4
     beta: float = 0.5
+    verifier_problems: int = 100
+    verifier_ks: tuple[int, ...] = (1, 4)
+    code_verifier_ks: tuple[int, ...] = (1,)
     seed: int = 100
 
 
@@ -67,7 +75,7 @@ def run(config: QuickstartConfig, log: Callable[[str], Any] = print, progress: A
 
     def stage(name: str) -> Callable[[], None]:
         started = time.perf_counter()
-        log(f"[{len(timings) + 1}/5] {name}")
+        log(f"[{len(timings) + 1}/6] {name}")
         return lambda: timings.__setitem__(name, time.perf_counter() - started)
 
     files = {"train": out / "solutions.jsonl", "bench": out / "bench.json", "cal": out / "calibration.json",
@@ -106,17 +114,47 @@ def run(config: QuickstartConfig, log: Callable[[str], Any] = print, progress: A
                        progress=progress and progress.search)
     done()
 
+    done = stage("compare the bundled generative verifiers with the PRM")
+    verifiers = _compare_verifiers(prm, files["bench"], config, log)
+    done()
+
     summary = {"config": asdict(config), "seconds": timings, "labels": labels["methods"]["mc"],
                "training": {k: trained[k] for k in ("solutions", "steps", "train_seconds", "train_loss")},
                "processbench": {"f1_at_0.5": pb["threshold"]["average_f1_at_fixed"], "f1_calibrated": pb["average_f1"],
                                 "threshold": pb["threshold"]["threshold"]},
-               "search": found["accuracy"]}
+               "search": found["accuracy"], "verifiers": verifiers}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     from .report import write_report
 
     scored = _scored_examples(prm, files["bench"])
     write_report(out / "report.html", summary, scored)
     return summary
+
+
+def _compare_verifiers(prm: Path, bench: Path, config: QuickstartConfig, log: Callable[[str], Any]) -> dict:
+    """First-error F1 at 0.5 and verifier tokens (read + written) per solution: the PRM and the generative verifiers."""
+    from ..backends import load_scorer
+    from ..sandbox import available
+    from ..scoring import score_examples
+    from .evaluate import first_error_f1
+
+    examples = list(read(bench))[: config.verifier_problems]
+    scorers = {"trained PRM (implicit)": lambda: load_scorer(str(prm))}
+    for k in config.verifier_ks:
+        scorers[f"generative verifier, K={k}"] = lambda k=k: load_scorer("bundled-verifier", spec=f"generative,k={k}")
+    if config.code_verifier_ks and available() is not None:
+        log(f"  (the code-checking verifier is left out: {available()})")
+    elif config.code_verifier_ks:
+        for k in config.code_verifier_ks:
+            scorers[f"code-checking verifier, K={k}"] = lambda k=k: load_scorer("bundled-code-verifier",
+                                                                               spec=f"generative,k={k}")
+    rows = {}
+    for name, make in scorers.items():
+        scorer = make()
+        scored = list(score_examples(scorer, examples))
+        rows[name] = {**first_error_f1(scored), "tokens_per_solution": scorer.report["tokens"] / len(examples),
+                      "unscored_steps": sum(v is None for e in scored for v in e.scores.values)}
+    return rows
 
 
 def _scored_examples(prm: Path, bench: Path, count: int = 6) -> list:

@@ -82,6 +82,20 @@ def _examples_html(scored: Sequence[tuple[Any, Any]]) -> str:
     return "".join(parts)
 
 
+def _verifiers_html(rows: dict) -> str:
+    """Section 4: the trained PRM next to the bundled generative verifier, F1 against verifier tokens."""
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{html.escape(name)}</td><td>{r['f1@0.5'] or 0:.3f}</td><td>{r['tokens_per_solution']:,.0f}</td>"
+                   f"<td>{r['unscored_steps']}</td></tr>" for name, r in rows.items())
+    return ("<h2>4. The trained PRM against a generative verifier</h2>\n<p>The bundled generative verifier "
+            "(docs/generative.md) writes a verification chain per solution: it derives each step, is shown the "
+            "solution's step, and judges it; a step's score is the verdict token's probability, averaged over K chains. "
+            "Same held-out solutions; tokens are what each verifier read and wrote per solution.</p>\n"
+            "<table><tr><th>verifier</th><th>first-error F1 at 0.5</th><th>verifier tokens / solution</th>"
+            f"<th>unscored steps</th></tr>{body}</table>")
+
+
 def write_report(path: Path, summary: dict, scored: Sequence[tuple[Any, Any]]) -> Path:
     """Write the quickstart report to ``path`` (one HTML file)."""
     acc = summary["search"]
@@ -127,7 +141,8 @@ step accuracy {q['step_accuracy']:.3f}.</p>
 <b>{pb['f1_calibrated']:.3f}</b> at the threshold calibrated on a separate set ({pb['threshold']:.2f}),
 {pb['f1_at_0.5'] or 0:.3f} at 0.5. Trained on {summary['training']['solutions']} solutions in
 {summary['training']['train_seconds'] or 0:.0f} s.</p>
-<h2>4. Solutions, each step coloured by its PRM score</h2>
+{_verifiers_html(summary.get("verifiers") or {})}
+<h2>5. Solutions, each step coloured by its PRM score</h2>
 {_examples_html(scored)}
 </body></html>"""
     path.write_text(doc, encoding="utf-8")
