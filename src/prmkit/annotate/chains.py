@@ -9,7 +9,7 @@ fine-tuned on the kept chains (``prmkit train target=chains``). Truncated chains
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from ..backends.generative import VERIFIER_PROMPTS, Chain, GenerativeScorer
 from ..types import Example, StepLabels
