@@ -125,6 +125,9 @@ def quickstart(
     out.print(f"MC labels vs exact: first-error accuracy {q['first_error_accuracy']:.3f}; PRM first-error F1 on held-out "
               f"solutions {pb['f1_calibrated']:.3f} (calibrated threshold {pb['threshold']:.2f}; {pb['f1_at_0.5'] or 0:.3f} at 0.5)",
               highlight=False)
+    out.print("first-error F1 at 0.5 / verifier tokens per solution: " + "; ".join(
+        f"{name} {r['f1@0.5'] or 0:.3f} / {r['tokens_per_solution']:,.0f}" for name, r in summary["verifiers"].items()),
+        highlight=False)
     total = sum(summary["seconds"].values())
     out.print(f"done in {total / 60:.1f} min; report: {(out_dir / 'report.html').resolve()}", highlight=False)
 _register_eval(app)
