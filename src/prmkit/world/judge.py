@@ -101,14 +101,15 @@ def _encode(tokenizer: Any, items: Sequence[tuple[WorldProblem, tuple[str, ...],
     return out
 
 
-def _from_policy(tokenizer: Any) -> Callable[[Any], None]:
-    """Copy the bundled policy's weights into a fresh judge of the same shape, embeddings by token string."""
+def _from_policy(tokenizer: Any, source: str | Path | None = None) -> Callable[[Any], None]:
+    """Copy a model's weights (the bundled policy's by default) into a fresh model of the same shape whose
+    tokenizer is ``tokenizer``: token embeddings are matched by token string, new tokens keep their random init."""
     import torch
 
-    from .policy import load_policy
+    from .policy import BUNDLED_POLICY, load_policy
 
     def init(model: Any) -> None:
-        policy, policy_tok = load_policy()
+        policy, policy_tok = load_policy(source or BUNDLED_POLICY)
         state = policy.state_dict()
         emb_key = "model.embed_tokens.weight"
         emb = model.state_dict()[emb_key].clone()

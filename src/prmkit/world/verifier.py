@@ -51,25 +51,17 @@ def init_from_policy(out: str | Path, policy: str | Path = BUNDLED_POLICY) -> Pa
     policy, or a verifier trained with another tokenizer), token embeddings matched by token string (new
     tokens start random). The starting point of fine-tuning."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .judge import _from_policy
 
     out = Path(out)
     tokenizer = verifier_tokenizer()
-    policy_model = AutoModelForCausalLM.from_pretrained(policy)
-    old_vocab = AutoTokenizer.from_pretrained(policy).get_vocab()
-    config = policy_model.config
+    config = AutoConfig.from_pretrained(policy)
     config.vocab_size = len(tokenizer)
     torch.manual_seed(0)
-    model = type(policy_model)(config)
-    state = policy_model.state_dict()
-    emb_key = "model.embed_tokens.weight"
-    emb = model.state_dict()[emb_key].clone()
-    for token, i in tokenizer.get_vocab().items():
-        if token in old_vocab:
-            emb[i] = state[emb_key][old_vocab[token]]
-    with torch.no_grad():
-        model.load_state_dict({**{k: v for k, v in state.items() if k != emb_key and not k.startswith("lm_head")},
-                               emb_key: emb}, strict=False)
+    model = AutoModelForCausalLM.from_config(config)
+    _from_policy(tokenizer, policy)(model)
     model.tie_weights()
     model.generation_config.do_sample = False
     model.save_pretrained(out)
