@@ -69,12 +69,22 @@ class CodeFormat:
         start / end: the block's delimiters (generation stops at ``end``; the block is run when it was opened).
         output: what is appended after ``end``, with ``{output}`` (stdout, or the sandbox's one-line reason).
         max_runs: blocks run per chain at most (later ones get ``output`` with "not run").
+        prelude: Python run before each block (not shown in the chain), with the chain's text as data: ``{step}``
+            (the step being verified) and, in guided chains, ``{think}`` (the verifier's own text for it) and
+            ``{i}``; use ``!r`` (``shown = {step!r}``) so a value is a string literal, never code. A block can then
+            compare what it was shown instead of copying it.
     """
 
     start: str = "```python\n"
     end: str = "\n```"
     output: str = "\n```output\n{output}\n```\n"
     max_runs: int = 16
+    prelude: str = ""
+
+    def __post_init__(self) -> None:
+        for _, name, _, _ in string.Formatter().parse(self.prelude):
+            if name is not None and name not in ("step", "think", "i"):
+                raise ValueError(f"unknown field {{{name}}} in a code prelude (known: step, think, i)")
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,10 @@ class VerifierPrompt:
             holes = [p for kind, p in frame if kind == "hole"]
             if "verdict" not in holes:
                 raise ValueError("a guided frame needs a {verdict} hole")
+        if self.code is not None and self.code.prelude and self.guided is None \
+                and any(name for _, name, _, _ in string.Formatter().parse(self.code.prelude)):
+            raise ValueError("a code prelude with {step}/{think}/{i} needs a guided prompt (a free chain's step is "
+                             "unknown)")
 
     def render(self, problem: str, steps: Sequence[str]) -> str:
         """The prompt for one solution (its steps shown only in free chains' ``{steps}``)."""
@@ -149,13 +163,16 @@ VERIFIER_PROMPTS: dict[str, VerifierPrompt] = {
     "world-judge": VerifierPrompt(template="{problem}\nSolution:\n{steps}\nCritique:\n", step_format="Step {i}: {step}",
                                   step_base=0, correct="ok", incorrect="wrong",
                                   verdict=r"Step\s+(?P<step>\d+):[^\n]*?\s(?P<verdict>ok|wrong)(?=\n|$)"),
-    # the world's verifiers (prmkit.world.verifier): the verifier derives each step before it is shown it
+    # the world's verifiers (prmkit.world.verifier): the verifier derives each step before it is shown it;
+    # the code variant's blocks get its derivation and the shown step as the strings ``mine`` and ``shown`` (and
+    # the shown equation's sides as ``lhs``, ``rhs``); its frame is short, as a small model derives worse far back
     "world": VerifierPrompt(template="{problem}\nVerify:\n", guided="Step {i}:{think}| {step}{verdict}\n",
                             correct="ok", incorrect="wrong", verdict=r"(?P<verdict>ok|wrong)", step_base=0),
     "world-code": VerifierPrompt(template="{problem}\nVerify:\n", guided="Step {i}:{think}| {step}{verdict}\n",
                                  correct="ok", incorrect="wrong", verdict=r"(?P<verdict>ok|wrong)", step_base=0,
-                                 code=CodeFormat(start="<python>", end="</python>", output="<output>{output}</output>",
-                                                 max_runs=16)),
+                                 code=CodeFormat(start=" [", end="]", output=" {output}", max_runs=16,
+                                                 prelude='mine = {think!r}\nshown = {step!r}\n'
+                                                         'lhs, _, rhs = shown.partition(" = ")\n')),
 }
 
 
@@ -172,6 +189,7 @@ class Chain:
     read_tokens: int = 0  # read by the verifier (each call re-reads the prompt and the chain so far)
     stopped: bool = False  # a guided chain ended at an incorrect verdict
     out_of_budget: bool = False  # a budget-forcing round ran out of tokens (earlier rounds stand)
+    fields: dict[str, Any] = field(default_factory=dict)  # the step being verified, for a code prelude
 
     @property
     def text(self) -> str:
@@ -219,8 +237,8 @@ class GenerativeScorer:
         hole_tokens: at most this many tokens per hole of a guided chain.
         top_logprobs: alternatives asked for per token (OpenAI's maximum is 20).
         sandbox: ``prmkit.sandbox.SandboxLimits`` for code blocks; ``network_isolation`` as ``run_python``'s.
-        code_workers: code blocks run at once. A block's output is cached by its text for the scorer's lifetime
-            (verification code is meant to be deterministic; the K chains of a solution often write the same one).
+        code_workers: code blocks run at once. A block's output is cached by its program (prelude and block) for the
+            scorer's lifetime (verification code is meant to be deterministic; K chains often write the same one).
         seed: the same seed and inputs give the same chains.
     """
 
@@ -342,10 +360,11 @@ class GenerativeScorer:
         return max(0, min(cap, self.max_tokens - chain.tokens))
 
     def _run_code(self, chains: list[Chain], texts: list[str]) -> list[bool]:
-        """Run the block each text opens (in parallel; a block's output is cached by its text) and append its
+        """Run the block each text opens (in parallel; an output is cached by its program) and append its
         output to its chain; False where no block was open."""
         code = self.prompt.code
-        blocks = [t[t.rindex(code.start) + len(code.start):] if code and code.start in t else None for t in texts]
+        blocks = [code.prelude.format(**c.fields) + t[t.rindex(code.start) + len(code.start):]
+                  if code and code.start in t else None for c, t in zip(chains, texts)]
         todo = {b for b, c in zip(blocks, chains) if b is not None and c.code_runs < code.max_runs
                 and b not in self._code_cache}
         if todo:
@@ -415,6 +434,8 @@ class GenerativeScorer:
             active = [j for j, (_, _, steps) in enumerate(rows)
                       if i < len(steps) and not chains[j].truncated and not chains[j].stopped]
             ended: dict[int, Optional[str]] = {}  # the stop each chain's last hole ended at
+            for j in active:
+                chains[j].fields = {"i": i, "step": rows[j][2][i], "think": ""}
             for k, (kind, part) in enumerate(frame):
                 if kind == "text":
                     for j in active:
@@ -430,6 +451,9 @@ class GenerativeScorer:
                 pieces = self._generate_into([prompts[j] for j in active], sub, stop, self.hole_tokens,
                                              seed_offset + 10 * i + k)
                 ended = {j: got[-1][1].stop for j, got in zip(active, pieces) if got}
+                if part == "think":
+                    for chain, got in zip(sub, pieces):
+                        chain.fields["think"] = "".join(c.text for _, c in got).strip()
                 if part != "verdict":
                     continue
                 for chain, got in zip(sub, pieces):
