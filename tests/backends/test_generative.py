@@ -111,6 +111,31 @@ def test_code_blocks_run_in_the_sandbox_and_their_output_is_appended():
     assert "```output\n" in hostile and "5" not in hostile.split("```output\n")[1].split("```")[0]
 
 
+def test_a_code_prelude_gives_the_block_the_step_and_the_derivation_as_data():
+    from prmkit.backends.generative import CodeFormat
+    from prmkit.sandbox import available
+
+    if available() is not None:
+        pytest.skip(f"no sandbox on this machine: {available()}")
+    prompt = VerifierPrompt(template="{problem}\n", guided="Step {i}:{think}| {step}{verdict}\n", correct="ok",
+                            incorrect="wrong", verdict=r"(?P<verdict>ok|wrong)", step_base=0,
+                            code=CodeFormat(start="<py>", end="</py>", output="<out>{output}</out>",
+                                            prelude="mine = {think!r}\nshown = {step!r}\ni = {i}\n"))
+    hostile = 'x = 1"); import os; print(os.getcwd()); ("'  # a step is a string literal in the prelude, never code
+    block = Completion(" <py>print(i, mine == shown, repr(shown))", "stop", "</py>", 6)
+    gen = Scripted(Completion(" 2 + 3 = 5 ", "stop", "|", 5), block, Completion(" ok", "stop", "\n", 1),
+                   Completion(" x = 1 ", "stop", "|", 3), block, Completion(" wrong", "stop", "\n", 1))
+    (chain,) = GenerativeScorer(gen, prompt, scores="votes").chains([PROBLEM], [Solution(("2 + 3 = 5", hostile))])[0]
+    assert "<out>0 True '2 + 3 = 5'</out> ok" in chain.text
+    assert f"<out>1 False {hostile!r}</out> wrong" in chain.text
+    assert chain.verdicts == {0: (True, None), 1: (False, None)} and chain.code_runs == 2
+    assert "mine = '" not in chain.text and "shown = " not in chain.text  # the prelude runs, it is not shown
+    with pytest.raises(ValueError, match="unknown field"):
+        CodeFormat(prelude="x = {problem!r}")
+    with pytest.raises(ValueError, match="needs a guided prompt"):
+        VerifierPrompt(template="{problem}", code=CodeFormat(prelude="shown = {step!r}"))
+
+
 def test_scores_option_needs_logprobs_and_auto_falls_back_to_votes():
     class TextOnly:
         def generate(self, prompts, **kwargs):
@@ -176,6 +201,8 @@ def test_scores_through_transformers_serve_equal_in_process_scores(tmp_path_fact
 
 
 def test_bundled_code_verifier_runs_its_blocks_in_the_sandbox_and_reads_their_output():
+    import re
+
     from prmkit.backends import load_scorer
     from prmkit.sandbox import available, run_python
     from prmkit.world import generate, gold_steps
@@ -185,11 +212,16 @@ def test_bundled_code_verifier_runs_its_blocks_in_the_sandbox_and_reads_their_ou
     scorer = load_scorer("bundled-code-verifier", spec="generative,k=1,temperature=0")
     problem = generate(1, seed=4)[0]
     steps = list(gold_steps(problem))
+    steps[1] = steps[1].rsplit(" ", 1)[0] + f" {int(steps[1].rsplit(' ', 1)[1]) + 1}"  # a wrong result
     (chain,) = scorer.chains([problem.to_problem()], [Solution(tuple(steps))])[0]
-    assert chain.code_runs == len(chain.verdicts) >= 2 and scorer.report["code_runs"] >= 2
-    blocks = [t.split("<python>")[1] for t, by in chain.segments if by and "<python>" in t]
-    outputs = [t for t, by in chain.segments if not by and t.startswith("<output>")]
-    assert len(blocks) == len(outputs) == chain.code_runs
-    for block, output in zip(blocks, outputs):  # what follows each block is what the block printed
-        assert output == f"<output>{run_python(block).stdout.strip()}</output>"
-    assert all(not by for t, by in chain.segments if t.startswith("<output>"))  # never the verifier's own text
+    assert chain.code_runs == len(chain.verdicts) == 2 and scorer.report["code_runs"] == 2
+    lines = [re.fullmatch(r"Step (\d+): (.*?) \| (.*?) \[(.*?)\] (.*) (ok|wrong)", line)
+             for line in chain.text.strip().split("\n")]
+    assert all(lines) and [m.group(3) for m in lines] == steps[:2]
+    prelude = scorer.prompt.code.prelude
+    for m in lines:  # what follows each block is what the block printed, the prelude run first with the step as data
+        mine, shown, block, output = m.group(2), m.group(3), m.group(4), m.group(5)
+        ran = run_python(prelude.format(i=int(m.group(1)), think=mine, step=shown) + block).stdout.strip()
+        assert output == ran and output.split()[0] == str(mine == shown)
+    assert lines[1].group(5) == f"{lines[1].group(2) == steps[1]} False" and lines[1].group(6) == "wrong"
+    assert all(not by for t, by in chain.segments if t.strip() in {m.group(5) for m in lines})  # never the verifier's

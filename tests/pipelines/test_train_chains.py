@@ -69,3 +69,26 @@ def test_unknown_targets_are_refused(target):
 
     with pytest.raises(ValueError, match="'chains'"):
         TrainConfig(model="m", data="d", out="o", target=target)
+
+
+def test_world_train_verifier_runs_the_code_recipe_from_the_plain_verifier(tmp_path, prmkit_cli):
+    from prmkit.sandbox import available
+
+    if available() is not None:
+        pytest.skip(f"no sandbox on this machine: {available()}")
+    out = tmp_path / "run"
+    r = prmkit_cli("world", "train-verifier", "--code", "--init", "bundled-verifier", "--problems", "6",
+                   "--injected", "6", "--k", "1", "--epochs", "1", "--out", out)
+    report = json.loads((out / "chains_report.json").read_text())
+    assert report["chains sampled"] == 12 and 0 < report["chains kept"] <= 12
+    assert report["teacher"]["code_runs"] > 0 and report["teacher"]["truncated"] == 0
+    records = [json.loads(line) for line in (out / "chains.jsonl").read_text().splitlines()]
+    assert len(records) == report["chains kept"] and "chains, loss" in r.stdout
+    for rec in records:  # each block's output (the sandbox's, never the verifier's text) starts with mine == shown
+        segs = rec["segments"]
+        for j, (text, by) in enumerate(segs):
+            if text == "|":
+                mine, shown, output = segs[j - 1][0].strip(), segs[j + 1][0].strip(), segs[j + 4]
+                assert segs[j + 3] == ["]", True] and not output[1]
+                assert output[0].split()[0] == str(mine == shown)
+    assert json.loads((out / "verifier" / "prmkit_verifier.json").read_text())["prompt"] == "world-code"

@@ -109,7 +109,8 @@ def train_judge(
 def train_verifier(
     out_dir: Path = typer.Option(Path("runs/verifier"), "--out", help="Run folder; the verifier is OUT/verifier (resumes)."),
     code: bool = typer.Option(False, "--code", help="The code-checking variant (world-code prompt)."),
-    init: Optional[str] = typer.Option(None, help="Start from this verifier folder (default: the policy's weights)."),
+    init: Optional[str] = typer.Option(None, help="Start from this verifier folder or name, e.g. bundled-verifier "
+                                       "(default: the policy's weights)."),
     problems: int = typer.Option(3000, help="Policy solutions to sample chains for."),
     injected: int = typer.Option(2000, help="More solutions, each with one injected error."),
     k: int = typer.Option(4, help="Teacher chains per solution."),

@@ -28,8 +28,8 @@ class WorldVerifierConfig:
     Args:
         out: the run folder; the trained verifier is ``out/verifier``.
         code: train the code-checking variant (``world-code`` prompt).
-        init: a model folder to start from (e.g. the plain verifier for the code variant; embeddings are matched
-            by token string); default: the bundled policy.
+        init: a model folder or ``LOCAL_MODELS`` name to start from (``bundled-verifier`` for the code variant;
+            embeddings are matched by token string); default: the bundled policy.
         problems / samples / seed: policy solutions to train on (seed 21: no overlap with evaluation seeds).
         injected: as many more solutions with one injected error each (seed + 1), so that "wrong" verdicts are not
             rare in training (the policy's own solutions give one every ~15 steps).
@@ -64,6 +64,7 @@ def _injected(n: int, seed: int) -> list:
 
 def run(config: WorldVerifierConfig, log: Callable[[str], Any] = print) -> dict:
     from ..annotate.chains import chain_records
+    from ..backends import model_path
     from ..backends.generative import GenerativeScorer
     from ..world.export import world_examples
     from ..world.verifier import Teacher, init_from_policy
@@ -90,7 +91,7 @@ def run(config: WorldVerifierConfig, log: Callable[[str], Any] = print) -> dict:
         (out / "chains_report.json").write_text(json.dumps({**report, "teacher": scorer.report}, indent=2))
         log(f"kept {report['chains kept']} of {report['chains sampled']} chains")
     if not (init / "config.json").exists():  # the source's weights under the verifier's tokenizer
-        init_from_policy(init, **({"policy": config.init} if config.init else {}))
+        init_from_policy(init, **({"policy": model_path(config.init)} if config.init else {}))
     summary = train(TrainConfig(model=str(init), data=str(chains), out=str(out / "verifier"), target="chains",
                                 epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, save_steps=200,
                                 max_length=512), log=log)

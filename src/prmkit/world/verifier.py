@@ -8,9 +8,11 @@ solution's step, then it judges it ``ok`` or ``wrong``::
     Step 1: 18 - 4 = 14 | 18 - 5 = 13 wrong
 
 The code-checking variant writes a Python block that compares the shown step with its derivation and
-recomputes the shown step's arithmetic, and reads its output (run in ``prmkit.sandbox``) before the verdict::
+recomputes the shown step's arithmetic, and reads its output (run in ``prmkit.sandbox``) before the verdict.
+The block gets both strings as data (the prompt's code prelude sets ``mine``, ``shown`` and the shown
+equation's sides ``lhs`` and ``rhs``), so nothing has to be copied into it::
 
-    Step 1: 18 - 4 = 14 | 18 - 5 = 12 <python>print("18 - 4 = 14" == "18 - 5 = 12", 18 - 5 == 12)</python><output>False False</output> wrong
+    Step 1: 18 - 4 = 14 | 18 - 5 = 12 [print(mine == shown, eval(lhs) == int(rhs))] False False wrong
 
 Deriving before seeing is the point: a verifier that only quotes the step has to see a wrong operand in
 its hidden state (the bundled judge, trained that way on injected errors, finds 2 of 89 policy errors);
@@ -37,13 +39,14 @@ __all__ = ["BUNDLED_VERIFIER", "BUNDLED_CODE_VERIFIER", "verifier_tokenizer", "T
 
 BUNDLED_VERIFIER = Path(__file__).resolve().parent / "assets" / "verifier"
 BUNDLED_CODE_VERIFIER = Path(__file__).resolve().parent / "assets" / "verifier-code"
-_WORDS = ("Verify", "Step", "ok", "wrong", "python", "print", "output", "not", "run", "True", "False")
-_LINE = re.compile(r"^Step (\d+):(.*?)\| (.*?)(?: <python>.*)? (ok|wrong)$")
+_WORDS = ("Verify", "Step", "ok", "wrong", "python", "print", "output", "not", "run", "True", "False", "mine", "shown",
+          "eval", "lhs", "rhs", "int")
+_LINE = re.compile(r"^Step (\d+):(.*?)\| (.*?)(?: \[.*)? (ok|wrong)$")
 
 
 def verifier_tokenizer() -> Any:
-    """The policy's tokenizer plus the verifier's words and ``|<>_"`` (tokens the policy has keep their text)."""
-    return build_tokenizer(extra_words=_WORDS, extra_symbols='|<>_"')
+    """The policy's tokenizer plus the verifier's words and ``|<>_"[]`` (tokens the policy has keep their text)."""
+    return build_tokenizer(extra_words=_WORDS, extra_symbols='|<>_"[]')
 
 
 def init_from_policy(out: str | Path, policy: str | Path = BUNDLED_POLICY) -> Path:
@@ -120,14 +123,13 @@ class Teacher:
 
     def _verdict(self, line: str) -> tuple[str, str]:
         """The verdict hole: (text, the stop string that ends it)."""
-        m = re.match(r"^Step \d+:(.*?)\| (.*?)(?: <python>(.*?)</python><output>(.*?)</output>)?$", line)
+        m = re.match(r"^Step \d+:(.*?)\| (.*?)(?: \[(.*?)\] (.*?))?$", line)
         if m is None:
             return " wrong", "\n"
         derivation, step, output = m.group(1).strip(), m.group(2).strip(), m.group(4)
-        claim = parse_step(step)
-        if self.code and m.group(3) is None:
-            check = f' {claim[0]} {claim[1]} {claim[2]} == {claim[3]}' if isinstance(claim, tuple) else ""
-            return f' <python>print("{derivation}" == "{step}",{check})', "</python>"
+        if self.code and m.group(3) is None:  # the prelude has set mine (the derivation) and shown (the step)
+            check = ", eval(lhs) == int(rhs)" if isinstance(parse_step(step), tuple) else ""
+            return f" [print(mine == shown{check})", "]"
         if output is not None:
             return (" wrong" if "False" in output or "True" not in output else " ok"), "\n"
         return (" ok" if derivation == step else " wrong"), "\n"
