@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,7 +56,7 @@ class QuickstartConfig:
     beta: float = 0.5
     verifier_problems: int = 100
     verifier_ks: tuple[int, ...] = (1, 4)
-    code_verifier_ks: tuple[int, ...] = (1,)
+    code_verifier_ks: tuple[int, ...] = (1, 8)
     seed: int = 100
 
 
@@ -139,21 +139,27 @@ def _compare_verifiers(prm: Path, bench: Path, config: QuickstartConfig, log: Ca
     from .evaluate import first_error_f1
 
     examples = list(read(bench))[: config.verifier_problems]
-    scorers = {"trained PRM (implicit)": lambda: load_scorer(str(prm))}
-    for k in config.verifier_ks:
-        scorers[f"generative verifier, K={k}"] = lambda k=k: load_scorer("bundled-verifier", spec=f"generative,k={k}")
+    scorer = load_scorer(str(prm))
+    scored = list(score_examples(scorer, examples))
+    rows = {"trained PRM (implicit)": {**first_error_f1(scored),
+                                       "tokens_per_solution": scorer.report["tokens"] / len(examples),
+                                       "unscored_steps": sum(v is None for e in scored for v in e.scores.values)}}
+    verifiers = [("generative verifier", "bundled-verifier", config.verifier_ks)]
     if config.code_verifier_ks and available() is not None:
         log(f"  (the code-checking verifier is left out: {available()})")
     elif config.code_verifier_ks:
-        for k in config.code_verifier_ks:
-            scorers[f"code-checking verifier, K={k}"] = lambda k=k: load_scorer("bundled-code-verifier",
-                                                                               spec=f"generative,k={k}")
-    rows = {}
-    for name, make in scorers.items():
-        scorer = make()
-        scored = list(score_examples(scorer, examples))
-        rows[name] = {**first_error_f1(scored), "tokens_per_solution": scorer.report["tokens"] / len(examples),
-                      "unscored_steps": sum(v is None for e in scored for v in e.scores.values)}
+        verifiers.append(("code-checking verifier", "bundled-code-verifier", config.code_verifier_ks))
+    for name, model, ks in verifiers:  # K = max(ks) chains once; the first k of them give the row at k
+        if not ks:
+            continue
+        verifier = load_scorer(model, spec=f"generative,k={max(ks)}")
+        chains = verifier.chains([e.problem for e in examples], [e.solution for e in examples])
+        for k in ks:
+            scored = [replace(e, scores=verifier.step_scores(c[:k], len(e.solution.steps)))
+                      for e, c in zip(examples, chains)]
+            tokens = sum(ch.tokens + ch.read_tokens for c in chains for ch in c[:k])
+            rows[f"{name}, K={k}"] = {**first_error_f1(scored), "tokens_per_solution": tokens / len(examples),
+                                      "unscored_steps": sum(v is None for e in scored for v in e.scores.values)}
     return rows
 
 

@@ -88,10 +88,12 @@ def _verifiers_html(rows: dict) -> str:
         return ""
     body = "".join(f"<tr><td>{html.escape(name)}</td><td>{r['f1@0.5'] or 0:.3f}</td><td>{r['tokens_per_solution']:,.0f}</td>"
                    f"<td>{r['unscored_steps']}</td></tr>" for name, r in rows.items())
-    return ("<h2>4. The trained PRM against a generative verifier</h2>\n<p>The bundled generative verifier "
-            "(docs/generative.md) writes a verification chain per solution: it derives each step, is shown the "
-            "solution's step, and judges it; a step's score is the verdict token's probability, averaged over K chains. "
-            "Same held-out solutions; tokens are what each verifier read and wrote per solution.</p>\n"
+    return ("<h2>4. The trained PRM against a generative verifier</h2>\n<p>The bundled generative verifiers "
+            "(docs/generative.md) write a verification chain per solution: they derive each step, are shown the "
+            "solution's step, and judge it; the code-checking one first runs a Python block (in the sandbox) that "
+            "compares the two and recomputes the shown arithmetic. A step's score is the verdict token's probability, "
+            "averaged over K chains. Same held-out solutions; tokens are what each verifier read and wrote per "
+            "solution.</p>\n"
             "<table><tr><th>verifier</th><th>first-error F1 at 0.5</th><th>verifier tokens / solution</th>"
             f"<th>unscored steps</th></tr>{body}</table>")
 
