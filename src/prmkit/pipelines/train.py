@@ -25,7 +25,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -221,6 +223,10 @@ def _load(config: TrainConfig) -> tuple[Any, Any, Any, Any]:
     return model, tokenizer, spec, reference
 
 
+def _silent(*_: Any) -> None:
+    """The log of a process other than the main one: the main process speaks for all."""
+
+
 def _cache_reference_logprobs(features: list[dict], scorer: Any, path: Path, log: Any) -> None:
     """Attach the reference's per-token log-probs to every feature, computing only those not yet in
     ``path`` (keyed by a hash of the token ids), so reruns and resumed runs skip the reference pass."""
@@ -281,14 +287,22 @@ def run(config: TrainConfig, log: Any = print, progress: Any = None) -> dict:
             step (a rich bar in the CLI). The Trainer's own tqdm bar and dict logs show only when
             ``prmkit.logs.verbose()``.
 
-    Raises ``prmkit.jobfolder.JobInUseError`` at once if another process is training into ``out``."""
+    Raises ``prmkit.jobfolder.JobInUseError`` at once if another process is training into ``out``.
+
+    Under ``accelerate launch`` / ``torchrun`` (several processes, ``RANK`` set) the main process holds the lock
+    and writes every file; ``batch_size`` is per process (the global batch is ``batch_size`` x processes)."""
     out = Path(config.out)
-    with lock(out):
+    with lock(out) if is_main_process() else nullcontext():
         if config.target == "chains":  # a generative verifier (pipelines/train_chains.py)
             from .train_chains import train_chains
 
             return train_chains(config, out, log, progress)
         return _train(config, out, log, progress)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a multi-process launch (``RANK``, set by torchrun and accelerate), or the only process."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _report_callback(transformers: Any, log: Any, progress: Any) -> Any:
@@ -331,9 +345,22 @@ def _train(config: TrainConfig, out: Path, log: Any, progress: Any = None) -> di
     report.update({f"solutions {k}": v for k, v in scorer.report.items()})
     if not features:
         raise ValueError(f"{config.data}: no labelled solutions to train on")
-    if reference is not None:
-        _cache_reference_logprobs(features, scorer, out / "reference_logprobs.pt", log)
     eval_examples = list(read(config.eval_data)) if config.eval_data else None
+    if not is_main_process():
+        log, progress = _silent, None
+    args = transformers.TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
+        learning_rate=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear", save_steps=config.save_steps, save_total_limit=2, logging_steps=10,
+        seed=config.seed, report_to=[], remove_unused_columns=False, bf16=config.bf16,
+        activation_checkpointing=config.gradient_checkpointing,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        eval_strategy="steps" if eval_examples else "no", eval_steps=config.eval_steps,
+        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose(),
+        use_cpu=not torch.cuda.is_available())  # so that several CPU processes join one gloo group
+    if reference is not None:  # built once, by the main process; the others read its file
+        with args.main_process_first(desc="reference log-probs"):
+            _cache_reference_logprobs(features, scorer, out / "reference_logprobs.pt", log)
 
     class StepTrainer(transformers.Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
@@ -360,15 +387,6 @@ def _train(config: TrainConfig, out: Path, log: Any, progress: Any = None) -> di
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
             pause_point("checkpoint")  # the checkpoint is complete (and older ones rotated out)
 
-    args = transformers.TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
-        learning_rate=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="linear", save_steps=config.save_steps, save_total_limit=2, logging_steps=10,
-        seed=config.seed, report_to=[], remove_unused_columns=False, bf16=config.bf16,
-        activation_checkpointing=config.gradient_checkpointing,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        eval_strategy="steps" if eval_examples else "no", eval_steps=config.eval_steps,
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose())
     trainer = StepTrainer(model=model, args=args, train_dataset=features, eval_dataset=eval_examples,
                           data_collator=_collate(tokenizer.pad_token_id),
                           callbacks=[PausePoint(), _report_callback(transformers, log, progress)])
@@ -382,18 +400,19 @@ def _train(config: TrainConfig, out: Path, log: Any, progress: Any = None) -> di
     if eval_examples:  # the loop evaluates at its last step too, unless nothing was left to train
         final = history[-1] if history and history[-1]["step"] == trainer.state.global_step else trainer.evaluate()
     trained = trainer.model.merge_and_unload() if config.lora_r else trainer.model
-    trained.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    if reference is not None:
-        reference.save_pretrained(out / spec.reference)
-    spec.save(out)
     tokens = sum(len(f["input_ids"]) for f in features) * config.epochs
     summary = {"config": asdict(config), "spec": spec.name, "target": target, "solutions": len(features),
                "report": dict(report), "train_loss": result.training_loss, "steps": result.global_step,
                "train_seconds": result.metrics.get("train_runtime"), "tokens": tokens, "eval": final,
                "resumed_from": checkpoints[-1].name if checkpoints else None,
-               "eval_history": history}
-    (out / "prmkit_train.json").write_text(json.dumps(summary, indent=2))
+               "eval_history": history, "processes": args.world_size}
+    if args.process_index == 0:  # one copy of every file
+        trained.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        if reference is not None:
+            reference.save_pretrained(out / spec.reference)
+        spec.save(out)
+        (out / "prmkit_train.json").write_text(json.dumps(summary, indent=2))
     if not math.isfinite(result.training_loss):
         raise RuntimeError(f"training diverged (loss {result.training_loss}); lower the learning rate")
     log(f"trained {spec.name} PRM on {len(features)} solutions ({report['trained steps']} steps, loss "

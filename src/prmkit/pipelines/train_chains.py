@@ -97,9 +97,11 @@ def train_chains(config: Any, out: Path, log: Any, progress: Any = None) -> dict
 
     from ..backends import model_path
     from ..logs import verbose
-    from .train import _complete_checkpoints, _report_callback
+    from .train import _complete_checkpoints, _report_callback, _silent, is_main_process
 
     transformers.set_seed(config.seed)
+    if not is_main_process():  # the main process logs and writes for all (docs/training.md)
+        log, progress = _silent, None
     records = read_chains(config.data)[: config.limit]
     if not records:
         raise ValueError(f"{config.data}: no chains to train on")
@@ -128,7 +130,8 @@ def train_chains(config: Any, out: Path, log: Any, progress: Any = None) -> dict
         lr_scheduler_type="linear", save_steps=config.save_steps, save_total_limit=2, logging_steps=10,
         seed=config.seed, report_to=[], remove_unused_columns=False, bf16=config.bf16,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose())
+        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose(),
+        use_cpu=not torch.cuda.is_available())
     trainer = ChainTrainer(model=model, args=args, train_dataset=features, data_collator=_collate(tokenizer.pad_token_id),
                            callbacks=[_report_callback(transformers, log, progress)])
     if not verbose():
@@ -136,16 +139,17 @@ def train_chains(config: Any, out: Path, log: Any, progress: Any = None) -> dict
     checkpoints = _complete_checkpoints(out)
     result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     model.generation_config.do_sample = False
-    trainer.model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
     verifier = {"prompt": next(iter(prompts)) or "thinkprm", **(records[0].get("scorer") or {})}
-    (out / VERIFIER_FILE).write_text(json.dumps(verifier, indent=2))
     summary = {"target": "chains", "chains": len(features), "report": dict(report), "verifier": verifier,
                "train_loss": result.training_loss, "steps": result.global_step,
                "train_seconds": result.metrics.get("train_runtime"),
                "tokens": sum(len(f["input_ids"]) for f in features) * config.epochs,
-               "resumed_from": checkpoints[-1].name if checkpoints else None}
-    (out / "prmkit_train.json").write_text(json.dumps(summary, indent=2, default=str))
+               "resumed_from": checkpoints[-1].name if checkpoints else None, "processes": args.world_size}
+    if args.process_index == 0:
+        trainer.model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        (out / VERIFIER_FILE).write_text(json.dumps(verifier, indent=2))
+        (out / "prmkit_train.json").write_text(json.dumps(summary, indent=2, default=str))
     if not math.isfinite(result.training_loss):
         raise RuntimeError(f"training diverged (loss {result.training_loss}); lower the learning rate")
     log(f"trained a generative verifier on {len(features)} chains (loss {result.training_loss:.3f}) -> {out}")
