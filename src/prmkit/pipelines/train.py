@@ -300,6 +300,23 @@ def run(config: TrainConfig, log: Any = print, progress: Any = None) -> dict:
         return _train(config, out, log, progress)
 
 
+def training_arguments(config: TrainConfig, out: Path, **extra: Any) -> Any:
+    """transformers' ``TrainingArguments`` of a run (every ``prmkit train`` target), plus ``extra``."""
+    import torch
+    import transformers
+
+    from ..logs import verbose
+
+    return transformers.TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
+        learning_rate=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear", save_steps=config.save_steps, save_total_limit=2, logging_steps=10,
+        seed=config.seed, report_to=[], remove_unused_columns=False, bf16=config.bf16,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose(),
+        use_cpu=not torch.cuda.is_available(), **extra)  # use_cpu: so that several CPU processes join one gloo group
+
+
 def is_main_process() -> bool:
     """Rank 0 of a multi-process launch (``RANK``, set by torchrun and accelerate), or the only process."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -329,7 +346,6 @@ def _report_callback(transformers: Any, log: Any, progress: Any) -> Any:
 
 
 def _train(config: TrainConfig, out: Path, log: Any, progress: Any = None) -> dict:
-    import torch
     import transformers
 
     from ..backends.hf_transformers import HFStepScorer
@@ -348,16 +364,8 @@ def _train(config: TrainConfig, out: Path, log: Any, progress: Any = None) -> di
     eval_examples = list(read(config.eval_data)) if config.eval_data else None
     if not is_main_process():
         log, progress = _silent, None
-    args = transformers.TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
-        learning_rate=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="linear", save_steps=config.save_steps, save_total_limit=2, logging_steps=10,
-        seed=config.seed, report_to=[], remove_unused_columns=False, bf16=config.bf16,
-        activation_checkpointing=config.gradient_checkpointing,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        eval_strategy="steps" if eval_examples else "no", eval_steps=config.eval_steps,
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose(),
-        use_cpu=not torch.cuda.is_available())  # so that several CPU processes join one gloo group
+    args = training_arguments(config, out, activation_checkpointing=config.gradient_checkpointing,
+                              eval_strategy="steps" if eval_examples else "no", eval_steps=config.eval_steps)
     if reference is not None:  # built once, by the main process; the others read its file
         with args.main_process_first(desc="reference log-probs"):
             _cache_reference_logprobs(features, scorer, out / "reference_logprobs.pt", log)
@@ -406,7 +414,7 @@ def _train(config: TrainConfig, out: Path, log: Any, progress: Any = None) -> di
                "train_seconds": result.metrics.get("train_runtime"), "tokens": tokens, "eval": final,
                "resumed_from": checkpoints[-1].name if checkpoints else None,
                "eval_history": history, "processes": args.world_size}
-    if args.process_index == 0:  # one copy of every file
+    if is_main_process():  # one copy of every file
         trained.save_pretrained(out)
         tokenizer.save_pretrained(out)
         if reference is not None:

@@ -97,7 +97,7 @@ def train_chains(config: Any, out: Path, log: Any, progress: Any = None) -> dict
 
     from ..backends import model_path
     from ..logs import verbose
-    from .train import _complete_checkpoints, _report_callback, _silent, is_main_process
+    from .train import _complete_checkpoints, _report_callback, _silent, is_main_process, training_arguments
 
     transformers.set_seed(config.seed)
     if not is_main_process():  # the main process logs and writes for all (docs/training.md)
@@ -124,14 +124,7 @@ def train_chains(config: Any, out: Path, log: Any, progress: Any = None) -> dict
             if _internal_call:
                 pause_point("save")
 
-    args = transformers.TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
-        learning_rate=config.lr, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="linear", save_steps=config.save_steps, save_total_limit=2, logging_steps=10,
-        seed=config.seed, report_to=[], remove_unused_columns=False, bf16=config.bf16,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=not verbose(),
-        use_cpu=not torch.cuda.is_available())
+    args = training_arguments(config, out)
     trainer = ChainTrainer(model=model, args=args, train_dataset=features, data_collator=_collate(tokenizer.pad_token_id),
                            callbacks=[_report_callback(transformers, log, progress)])
     if not verbose():
@@ -145,7 +138,7 @@ def train_chains(config: Any, out: Path, log: Any, progress: Any = None) -> dict
                "train_seconds": result.metrics.get("train_runtime"),
                "tokens": sum(len(f["input_ids"]) for f in features) * config.epochs,
                "resumed_from": checkpoints[-1].name if checkpoints else None, "processes": args.world_size}
-    if args.process_index == 0:
+    if is_main_process():
         trainer.model.save_pretrained(out)
         tokenizer.save_pretrained(out)
         (out / VERIFIER_FILE).write_text(json.dumps(verifier, indent=2))
