@@ -202,7 +202,8 @@ def test_vllm_generator_against_a_fake_engine(monkeypatch):
 
         def generate(self, prompts, params, use_tqdm=True):
             n = seen["params"]["n"]
-            out = lambda i, p: types.SimpleNamespace(index=i, text=f"{p}/{i}\nnext")  # noqa: E731
+            out = lambda i, p: types.SimpleNamespace(index=i, text=f"{p}/{i}\nnext", token_ids=[1, 2],  # noqa: E731
+                                                     finish_reason="stop", stop_reason="\n", logprobs=None)
             return [types.SimpleNamespace(outputs=[out(i, p) for i in reversed(range(n))]) for p in prompts]
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
@@ -213,6 +214,38 @@ def test_vllm_generator_against_a_fake_engine(monkeypatch):
     out = gen.generate(["a", "b"], n=2, stop=["\n"], max_tokens=5, temperature=0.7, seed=3)
     assert out == [["a/0", "a/1"], ["b/0", "b/1"]]
     assert seen["params"] == dict(n=2, temperature=0.7, max_tokens=5, stop=["\n"], seed=3)
+
+
+def test_vllm_complete_maps_finish_reasons_and_logprobs_from_a_fake_engine(monkeypatch):
+    """vLLM's per-token logprobs (token id -> Logprob with decoded_token) become top_logprobs by token text, with
+    each token's offset in the text; tokens past the stop cut are dropped; "length" is a truncation."""
+    seen = {}
+    lp = lambda token, logprob: types.SimpleNamespace(decoded_token=token, logprob=logprob)  # noqa: E731
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            seen["params"] = kw
+
+    class LLM:
+        def __init__(self, model, dtype, **kw):
+            pass
+
+        def generate(self, prompts, params, use_tqdm=True):
+            steps = [{5: lp(" ok", -0.1), 6: lp(" wrong", -2.4)}, {7: lp("!", -0.5)}, {8: lp("\n", -0.2)}]
+            done = types.SimpleNamespace(index=0, text=" ok!", token_ids=[5, 7, 8], finish_reason="stop",
+                                         stop_reason=None, logprobs=steps)
+            cut = types.SimpleNamespace(index=0, text=" ok", token_ids=[5], finish_reason="length", stop_reason=None,
+                                        logprobs=steps[:1])
+            return [types.SimpleNamespace(outputs=[done]), types.SimpleNamespace(outputs=[cut])]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    from prmkit.backends.vllm_engine import VLLMGenerator
+
+    (done,), (cut,) = VLLMGenerator("m").complete(["a", "b"], stop=["!"], max_tokens=3, top_logprobs=2)
+    assert seen["params"]["logprobs"] == 2
+    assert done.text == " ok" and done.finish == "stop" and done.tokens == 3
+    assert done.top_logprobs == ({" ok": -0.1, " wrong": -2.4},) and done.offsets == (0,)  # "!" and "\n" are cut
+    assert cut.finish == "length" and cut.top_logprobs == ({" ok": -0.1, " wrong": -2.4},)
 
 
 def test_sampler_draws_from_softmax_of_logits_over_temperature():

@@ -50,11 +50,8 @@ class VLLMGenerator:
     def generate(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None) -> list[list[str]]:
         """``n`` completions of each prompt, the stop string left out; ``temperature=0`` is greedy."""
-        stop = check_request(prompts, n, max_tokens, temperature, stop)
-        params = self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens,
-                                           stop=stop or None, seed=seed)
-        outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
-        return [[cut_at_stop(c.text, stop) for c in sorted(o.outputs, key=lambda c: c.index)] for o in outputs]
+        return [[c.text for c in row] for row in self.complete(prompts, n=n, stop=stop, max_tokens=max_tokens,
+                                                                temperature=temperature, seed=seed)]
 
     def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
@@ -62,7 +59,7 @@ class VLLMGenerator:
         """As ``generate``, with vLLM's finish reasons and (``top_logprobs > 0``) its per-token log-probs."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
         params = self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
-                                           seed=seed, logprobs=top_logprobs or None)
+                                           seed=seed, **({"logprobs": top_logprobs} if top_logprobs else {}))
         out = []
         for o in self.llm.generate(list(prompts), params, use_tqdm=False):
             row = []
