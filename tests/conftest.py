@@ -168,3 +168,47 @@ def _transformers_serve(model_dir, log_dir):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# ----------------------------------------------------------------------------- a local Ray cluster
+# One 2-CPU runtime for the whole session (start-up takes about 5 s), started as prmkit starts one:
+# prmkit.cluster.ray_runtime, bound to 127.0.0.1. Jobs run inside it use it and leave it running.
+
+
+def ray_sockets_off_loopback(pid: int | None = None) -> list[str]:
+    """Every socket of process ``pid`` (default: this one) and its descendants (a Ray runtime's GCS, raylet,
+    agents and workers) whose local or remote address is not loopback, as 'pid name addr'; empty when all
+    are on 127.0.0.1."""
+    import psutil
+
+    from prmkit.cluster import is_loopback
+
+    root = psutil.Process(pid)
+    bad = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            conns, name = proc.net_connections(kind="inet"), proc.name()
+        except psutil.Error:  # a worker that exited meanwhile
+            continue
+        for c in conns:
+            for addr in (c.laddr, c.raddr):
+                if addr and not is_loopback(addr.ip):
+                    bad.append(f"{proc.pid} {name} {addr.ip}:{addr.port}")
+    return bad
+
+
+@pytest.fixture(scope="session")
+def off_loopback():
+    """``off_loopback(pid=None)``: the sockets of a process tree not on loopback (``ray_sockets_off_loopback``)."""
+    return ray_sockets_off_loopback
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """The session's local Ray runtime (2 CPUs, 100 MiB object store); yields the ``ray`` module."""
+    from prmkit.cluster import ray_runtime
+
+    temp = Path("/tmp") / f"prmkit-ray-{os.getpid()}"  # Ray's socket paths must stay under 107 bytes
+    with ray_runtime(num_cpus=2, object_store_memory=100 << 20, _temp_dir=str(temp)) as ray:
+        assert ray_sockets_off_loopback() == []
+        yield ray

@@ -15,7 +15,7 @@ PINS = Path(__file__).resolve().parents[1] / "constraints.txt"
 # What the Makefile installed .venv with: constraints.txt, its torch line replaced by `make TORCH=...`.
 INSTALLED_WITH = Path(sys.prefix) / "constraints.txt"
 CHECKED = ("torch", "transformers", "trl", "accelerate", "peft", "datasets", "huggingface_hub", "tokenizers",
-           "typer", "rich")
+           "typer", "rich", "ray")
 
 
 def _normalise(name: str) -> str:

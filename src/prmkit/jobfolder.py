@@ -11,12 +11,18 @@ FILE at its N-th ``NAME`` point and blocks there until FILE is removed (it then 
 killed. Without them it does nothing. Points: ``chunk`` (an annotation chunk committed), ``checkpoint``
 (a training checkpoint complete), ``save`` (a PRM checkpoint's weights written, its state not yet).
 ``start_paused(cmd, "chunk:3", marker)`` starts a command and returns once it has paused there.
+
+``kill_point(name)`` is the same for a worker that must die mid-task: with ``PRMKIT_KILL_AT=NAME:N`` and
+``PRMKIT_KILL_MARKER=FILE``, the process that reaches its N-th ``NAME`` point first creates FILE and kills
+itself with SIGKILL. FILE is created exclusively, so exactly one process dies once per job, and its retry
+(which finds FILE there) goes on. Point: ``rollouts`` (one rollout batch generated, the chunk not done).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -24,11 +30,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-__all__ = ["JobInUseError", "lock", "pause_point", "start_paused", "LOCK_NAME", "PAUSE_ENV", "MARKER_ENV"]
+__all__ = ["JobInUseError", "lock", "pause_point", "kill_point", "start_paused", "LOCK_NAME", "PAUSE_ENV", "MARKER_ENV",
+           "KILL_ENV", "KILL_MARKER_ENV"]
 
 LOCK_NAME = "job.lock"
 PAUSE_ENV = "PRMKIT_PAUSE_AT"
 MARKER_ENV = "PRMKIT_PAUSE_MARKER"
+KILL_ENV = "PRMKIT_KILL_AT"
+KILL_MARKER_ENV = "PRMKIT_KILL_MARKER"
 _MAX_PAUSE_S = 600.0  # a pause nobody ends (a crashed test) lets the job go on instead of hanging forever
 
 
@@ -110,6 +119,27 @@ def pause_point(name: str) -> None:
     deadline = time.monotonic() + _MAX_PAUSE_S
     while os.path.exists(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def kill_point(name: str) -> None:
+    """Count one ``name`` point of this process; at the one ``PRMKIT_KILL_AT`` names, die once (see above)."""
+    want = os.environ.get(KILL_ENV)
+    if not want:
+        return
+    _reached["kill:" + name] += 1
+    point, _, n = want.rpartition(":")
+    if point != name or not n.isdigit() or _reached["kill:" + name] != int(n):
+        return
+    marker = os.environ.get(KILL_MARKER_ENV)
+    if not marker:
+        raise RuntimeError(f"{KILL_ENV}={want} needs {KILL_MARKER_ENV}, the file that says the kill happened")
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:  # this job's one kill is done: a retry goes on
+        return
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def start_paused(cmd: list[str], at: str, marker: str | Path, *, log: Optional[str | Path] = None,

@@ -108,8 +108,10 @@ def test_the_rollout_cache_is_shared_across_methods_and_solutions():
     again = binary_search(examples, engine, probe_size=4, round_size=4)
     assert engine.generator.calls == calls  # every probe was an MC prefix already rolled out
     assert sum(r["rollouts"] for r in again) > 0  # used rollouts are still counted as the method's cost
-    assert len(engine.take_new()) == sum(len(ex.solution.steps) - 1 for ex in examples)
-    assert engine.take_new() == {}
+    new, touched = engine.take_new()
+    assert len(new) == sum(len(ex.solution.steps) - 1 for ex in examples)
+    assert touched == set(new)  # every prefix was looked up, by both methods
+    assert engine.take_new() == ({}, set())
 
 
 def test_labelers_refuse_solutions_without_a_reference_answer():

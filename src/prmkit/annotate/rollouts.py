@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from ..answers import grade
+from ..jobfolder import kill_point
 from ..types import Example, StepLabels
 from .store import Rollout
 
-__all__ = ["RolloutEngine", "monte_carlo", "binary_search", "derive_seed"]
+__all__ = ["RolloutEngine", "monte_carlo", "binary_search", "derive_seed", "prefix_prompt", "prefix_keys"]
 
 
 def derive_seed(*parts: Any) -> int:
@@ -43,6 +44,17 @@ def count_tokens_with(generator: Any) -> Callable[[str], int]:
     if tokenizer is not None:
         return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
     return lambda text: len(text.split())
+
+
+def prefix_prompt(ex: Example, upto: int, template: str, separator: str) -> str:
+    """The rollout prompt after steps ``0..upto`` of ``ex`` (``upto = -1``: the problem alone)."""
+    return template.format(question=ex.problem.question) + "".join(s + separator for s in ex.solution.steps[: upto + 1])
+
+
+def prefix_keys(examples: Sequence[Example], template: str, separator: str) -> set[str]:
+    """The cache keys of every prefix of these solutions: all a rollout labeler can read for them."""
+    return {RolloutEngine.key(prefix_prompt(ex, j, template, separator))
+            for ex in examples for j in range(-1, len(ex.solution.steps))}
 
 
 @dataclass
@@ -66,14 +78,14 @@ class RolloutEngine:
     max_tokens: int = 256
     grader: Callable[[str, Any], bool] = grade
     new: dict[str, list[tuple[int, Rollout]]] = field(default_factory=dict)  # generated since the last take_new()
+    touched: set[str] = field(default_factory=set)  # every key fetch looked up since the last take_new()
 
     def __post_init__(self) -> None:
         self.count_tokens = count_tokens_with(self.generator)
 
     def prompt(self, ex: Example, upto: int) -> str:
         """The rollout prompt after steps ``0..upto`` (``upto = -1``: the problem alone)."""
-        steps = ex.solution.steps[: upto + 1]
-        return self.template.format(question=ex.problem.question) + "".join(s + self.separator for s in steps)
+        return prefix_prompt(ex, upto, self.template, self.separator)
 
     @staticmethod
     def key(prompt: str) -> str:
@@ -88,6 +100,7 @@ class RolloutEngine:
         need: dict[str, tuple[str, Any, int]] = {}
         for prompt, answer, m in wants:
             key = self.key(prompt)
+            self.touched.add(key)
             if m > need.get(key, ("", None, 0))[2]:
                 need[key] = (prompt, answer, m)
         short: dict[int, dict[str, tuple[str, Any]]] = {}
@@ -99,6 +112,7 @@ class RolloutEngine:
             keys = list(group)
             texts = self.generator.generate([group[k][0] for k in keys], n=missing, max_tokens=self.max_tokens,
                                             temperature=self.temperature, seed=derive_seed(seed, missing))
+            kill_point("rollouts")  # a test's worker kill lands here (PRMKIT_KILL_AT=rollouts:N), mid-chunk
             for key, completions in zip(keys, texts):
                 have = self.cache.setdefault(key, [])
                 for text in completions:
@@ -107,10 +121,11 @@ class RolloutEngine:
                     have.append(rollout)
         return [self.cache[self.key(p)][:m] if m > 0 else [] for p, _, m in wants]
 
-    def take_new(self) -> dict[str, list[tuple[int, Rollout]]]:
-        """The rollouts generated since the last call (to commit with the chunk that made them)."""
-        new, self.new = self.new, {}
-        return new
+    def take_new(self) -> tuple[dict[str, list[tuple[int, Rollout]]], set[str]]:
+        """The rollouts generated since the last call (to commit with the chunk that made them), and the
+        keys looked up meanwhile (a chunk's labels depend on the cache at those keys only)."""
+        new, touched, self.new, self.touched = self.new, self.touched, {}, set()
+        return new, touched
 
     def final_correct(self, ex: Example) -> bool:
         """Whether the solution's own last step reaches the reference answer."""

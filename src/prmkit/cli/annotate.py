@@ -39,6 +39,12 @@ MAX_TOKENS = typer.Option(None, help="Budget: stop once the job has generated th
 SEED = typer.Option(0)
 SKIP = typer.Option(False, "--skip-invalid", help="Skip malformed input records and report them.")
 JSON_OUT = typer.Option(None, "--json", help="Also write the report here.")
+EXECUTOR = typer.Option("local", help="'local': chunks one after another here; 'ray': chunks on Ray actors "
+                        "(same labels; docs/scaling.md).")
+WORKERS = typer.Option(2, help="Ray actors, one CPU each (with --executor ray).")
+RAY_ADDRESS = typer.Option(None, help="A Ray cluster to join (ray://host:10001, host:6379 or auto); default: start a "
+                           "local one on 127.0.0.1.")
+GPUS = typer.Option(0.0, help="GPUs per Ray actor (for a local HF generator on a GPU cluster).")
 
 
 @contextmanager
@@ -99,6 +105,11 @@ def _print(report: dict) -> None:
         if by:
             parts = [f"{v['flagged']} of {v['solutions']} with a {k.replace('_', ' ')}" for k, v in sorted(by.items())]
             out.print(f"{name}: solutions flagged with a wrong step: {'; '.join(parts)}", highlight=False)
+    if "ray" in report:
+        r = report["ray"]
+        out.print(f"ray: {r['workers']} workers, {r['chunks']} chunks ({r['reruns']} rerun on cache their neighbours "
+                  f"filled), {r['work_seconds']:.1f} s of work, overhead {100 * r['overhead_seconds'] / max(r['work_seconds'], 1e-9):.1f}%, "
+                  f"start-up {r['start_seconds']:.1f} s", highlight=False)
     outputs = {name: m["outputs"] for name, m in report["methods"].items()}
     for name, o in outputs.items():
         note = f" ({o['trl_left_out']} without a label for every step left out of TRL)" if o["trl_left_out"] else ""
@@ -126,7 +137,7 @@ def _run(json_out: Optional[Path], **fields: Any) -> dict:
         config = AnnotateConfig(**fields)
         with _progress() as update:
             report = run(config, progress=update)
-    except (DataError, ValueError, KeyError, FileNotFoundError) as e:
+    except (DataError, ValueError, KeyError, FileNotFoundError, ImportError) as e:
         fail(str(e).strip('"'))
     _print(report)
     if json_out:
@@ -144,14 +155,16 @@ def mc(data: str = DATA, out_dir: Path = OUT, generator: str = GENERATOR, k: int
        fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, limit: Optional[int] = LIMIT,
        chunk_size: int = CHUNK,
        max_rollouts: Optional[int] = MAX_ROLLOUTS, max_tokens: Optional[int] = MAX_TOKENS, seed: int = SEED,
-       skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT) -> None:
+       skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+       executor: str = EXECUTOR, workers: int = WORKERS, ray_address: Optional[str] = RAY_ADDRESS,
+       gpus_per_worker: float = GPUS) -> None:
     """Monte-Carlo estimation (Math-Shepherd): K rollouts from every step prefix; soft label = share that succeed."""
     _run(json_out, data=data, out=str(out_dir), methods=("mc",), generator=generator,
          generator_options=parse_options(generator_option), template=template, separator=separator, temperature=temperature,
          max_tokens=rollout_tokens, k=k, early_stop=early_stop, round_size=round_size, limit=limit,
          data_format=data_format(fmt, option),
          chunk_size=chunk_size, max_rollouts=max_rollouts, max_tokens_budget=max_tokens, seed=seed,
-         skip_invalid=skip_invalid)
+         skip_invalid=skip_invalid, executor=executor, workers=workers, ray_address=ray_address, gpus_per_worker=gpus_per_worker)
 
 
 @annotate_app.command("binary-search")
@@ -164,14 +177,16 @@ def binary_search(data: str = DATA, out_dir: Path = OUT, generator: str = GENERA
                   limit: Optional[int] = LIMIT,
                   chunk_size: int = CHUNK, max_rollouts: Optional[int] = MAX_ROLLOUTS,
                   max_tokens: Optional[int] = MAX_TOKENS, seed: int = SEED, skip_invalid: bool = SKIP,
-                  json_out: Optional[Path] = JSON_OUT) -> None:
+                  json_out: Optional[Path] = JSON_OUT,
+       executor: str = EXECUTOR, workers: int = WORKERS, ray_address: Optional[str] = RAY_ADDRESS,
+       gpus_per_worker: float = GPUS) -> None:
     """OmegaPRM binary search: locate each wrong solution's first error in O(log n) rollout probes."""
     _run(json_out, data=data, out=str(out_dir), methods=("binary-search",), generator=generator,
          generator_options=parse_options(generator_option), template=template, separator=separator, temperature=temperature,
          max_tokens=rollout_tokens, probe_size=probe_size, max_probes=max_probes, round_size=round_size,
          data_format=data_format(fmt, option), limit=limit, chunk_size=chunk_size, max_rollouts=max_rollouts,
          max_tokens_budget=max_tokens,
-         seed=seed, skip_invalid=skip_invalid)
+         seed=seed, skip_invalid=skip_invalid, executor=executor, workers=workers, ray_address=ray_address, gpus_per_worker=gpus_per_worker)
 
 
 @annotate_app.command("judge")
@@ -185,23 +200,27 @@ def judge(data: str = DATA, out_dir: Path = OUT,
           fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, limit: Optional[int] = LIMIT,
           chunk_size: int = CHUNK,
           max_tokens: Optional[int] = MAX_TOKENS, seed: int = SEED, skip_invalid: bool = SKIP,
-          json_out: Optional[Path] = JSON_OUT) -> None:
+          json_out: Optional[Path] = JSON_OUT,
+       executor: str = EXECUTOR, workers: int = WORKERS, ray_address: Optional[str] = RAY_ADDRESS,
+       gpus_per_worker: float = GPUS) -> None:
     """LLM-as-judge: a ProcessBench-style critique names the earliest wrong step; majority over samples."""
     _run(json_out, data=data, out=str(out_dir), methods=("judge",), judge=judge_model,
          judge_options=parse_options(judge_option), judge_prompt=prompt, judge_samples=samples,
          judge_temperature=temperature, judge_max_tokens=critique_tokens, data_format=data_format(fmt, option), limit=limit,
-         chunk_size=chunk_size, max_tokens_budget=max_tokens, seed=seed, skip_invalid=skip_invalid)
+         chunk_size=chunk_size, max_tokens_budget=max_tokens, seed=seed, skip_invalid=skip_invalid, executor=executor, workers=workers, ray_address=ray_address, gpus_per_worker=gpus_per_worker)
 
 
 @annotate_app.command("tool")
 def tool(data: str = DATA, out_dir: Path = OUT, fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION,
          limit: Optional[int] = LIMIT,
          chunk_size: int = typer.Option(256, help="Solutions per committed unit of work."), skip_invalid: bool = SKIP,
-         json_out: Optional[Path] = JSON_OUT) -> None:
+         json_out: Optional[Path] = JSON_OUT,
+       executor: str = EXECUTOR, workers: int = WORKERS, ray_address: Optional[str] = RAY_ADDRESS,
+       gpus_per_worker: float = GPUS) -> None:
     """Tool checks: verify the arithmetic of each step with sympy (1 holds, 0 fails, unlabelled: nothing to check)."""
     _run(json_out, data=data, out=str(out_dir), methods=("tool",), data_format=data_format(fmt, option), limit=limit,
          chunk_size=chunk_size,
-         skip_invalid=skip_invalid)
+         skip_invalid=skip_invalid, executor=executor, workers=workers, ray_address=ray_address, gpus_per_worker=gpus_per_worker)
 
 
 @annotate_app.command("consensus")
@@ -278,7 +297,9 @@ def compare(data: Optional[str] = typer.Argument(None, help="Solutions with gold
             k: int = typer.Option(8, help="Rollouts per prefix (MC) and per probe (binary search)."),
             round_size: int = ROUND, chunk_size: int = CHUNK, temperature: float = TEMPERATURE,
             rollout_tokens: int = typer.Option(160, help="New tokens at most per rollout."),
-            max_rollouts: Optional[int] = MAX_ROLLOUTS, seed: int = SEED, json_out: Optional[Path] = JSON_OUT) -> None:
+            max_rollouts: Optional[int] = MAX_ROLLOUTS, seed: int = SEED, json_out: Optional[Path] = JSON_OUT,
+       executor: str = EXECUTOR, workers: int = WORKERS, ray_address: Optional[str] = RAY_ADDRESS,
+       gpus_per_worker: float = GPUS) -> None:
     """Every method on the same solutions, measured against their gold labels (one table, one report)."""
     if world is not None:
         from ..data import write
@@ -299,7 +320,7 @@ def compare(data: Optional[str] = typer.Argument(None, help="Solutions with gold
                   generator=generator, judge=judge_model, judge_prompt=prompt or "processbench", judge_samples=samples,
                   k=k, probe_size=k, round_size=round_size, chunk_size=chunk_size, temperature=temperature,
                   max_tokens=rollout_tokens, judge_max_tokens=256, consensus=("mc+judge", "mc+tool"),
-                  max_rollouts=max_rollouts, seed=seed)
+                  max_rollouts=max_rollouts, seed=seed, executor=executor, workers=workers, ray_address=ray_address, gpus_per_worker=gpus_per_worker)
     mc, bs = report["methods"]["mc"], report["methods"]["binary-search"]
     if mc.get("quality") and bs["rollouts"] and not report["stopped"]:
         a, b = mc["quality"]["first_error_accuracy"], bs["quality"]["first_error_accuracy"]

@@ -288,6 +288,17 @@ def _show(examples: list, k: int) -> None:
                   highlight=False)
 
 
+def _score_on_ray(examples: list, model: str, spec: Optional[str], workers: int, address: Optional[str],
+                  gpus: float) -> list:
+    """``score_examples_ray``; a worker's failure or a runtime that cannot start ends as one error line too."""
+    from ..scoring_ray import score_examples_ray
+
+    try:
+        return score_examples_ray(model, examples, spec=spec, workers=workers, num_gpus=gpus, address=address)
+    except RuntimeError as e:
+        fail(describe(e))
+
+
 def register(app: typer.Typer) -> None:
     """Add the top-level `prmkit score` command to ``app``."""
 
@@ -301,6 +312,13 @@ def register(app: typer.Typer) -> None:
         fmt: Optional[str] = FORMAT,
         option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Reader option key=value, e.g. with_correct_samples=true."),
         skip_invalid: bool = SKIP,
+        executor: str = typer.Option("local", "--executor", help="'local': here, chunk after chunk; 'ray': a pool of "
+                                     "scorer actors on Ray Data (same scores, in input order; docs/scaling.md)."),
+        workers: int = typer.Option(2, "--workers", help="Ray actors, one CPU each (with --executor ray)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A Ray cluster to join (ray://host:10001, "
+                                                  "host:6379 or auto); default: start a local one on 127.0.0.1."),
+        gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="GPUs per Ray actor (an HF model on a "
+                                              "GPU cluster)."),
     ) -> None:
         """Score every step with a PRM, write the examples with their scores, and show the first K."""
 
@@ -308,11 +326,17 @@ def register(app: typer.Typer) -> None:
         from ..data import ReadReport, read, write
         from ..scoring import score_examples
 
+        if executor not in ("local", "ray"):
+            fail(f"--executor {executor}: use local or ray")
         options = parse_options(option)
         report = ReadReport()
         try:
-            scorer = load_scorer(model, spec=spec)
-            examples = list(score_examples(scorer, read(data, fmt, skip_invalid=skip_invalid, report=report, **options)))
+            if executor == "ray":
+                examples = _score_on_ray(list(read(data, fmt, skip_invalid=skip_invalid, report=report, **options)),
+                                         model, spec, workers, ray_address, gpus_per_worker)
+            else:
+                scorer = load_scorer(model, spec=spec)
+                examples = list(score_examples(scorer, read(data, fmt, skip_invalid=skip_invalid, report=report, **options)))
             n = write(examples, out_path, "prmkit")
         except (DataError, ValueError, KeyError, OSError, ImportError) as e:
             fail(describe(e))

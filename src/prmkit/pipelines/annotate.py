@@ -18,30 +18,32 @@ import hashlib
 import json
 import math
 import os
-import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from .. import metrics
 from ..backends import mask_secrets
 from ..annotate import LABELERS
+from ..annotate.chunks import Chunks, Labeller, local_chunks
 from ..annotate.consensus import LEVELS, consensus, first_error_verdict
 from ..annotate.judge import PROMPTS
 from ..annotate.rollouts import derive_seed
 from ..annotate.store import JobStore
 from ..data import ReadReport, read, write
 from ..jobfolder import lock, pause_point
-from ..registry import resolve
 from ..types import Example, StepLabels
 
-__all__ = ["AnnotateConfig", "run", "run_consensus", "ROLLOUT_METHODS", "AT_LEAST"]
+__all__ = ["AnnotateConfig", "run", "run_consensus", "ROLLOUT_METHODS", "AT_LEAST", "EXECUTORS"]
 
 ROLLOUT_METHODS = ("mc", "binary-search")
 # the least value of each numeric setting (None, where a field allows it, means no limit): a negative
 # limit would slice from the end (-5: all but the last five), and 0 new tokens a rollout samples nothing
 AT_LEAST = {"k": 1, "probe_size": 1, "max_probes": 1, "round_size": 1, "chunk_size": 1, "judge_samples": 1,
-            "limit": 1, "max_tokens": 1, "judge_max_tokens": 1, "max_rollouts": 0, "max_tokens_budget": 0}
+            "limit": 1, "max_tokens": 1, "judge_max_tokens": 1, "max_rollouts": 0, "max_tokens_budget": 0,
+            "workers": 1}
+EXECUTORS = ("local", "ray")
 Progress = Callable[[str, int, int, dict], None]  # (method, solutions done, total, {"rollouts", "tokens"} spent)
 
 
@@ -71,6 +73,9 @@ class AnnotateConfig:
             rollouts / tokens (so a chunk may pass the budget; unlabelled solutions are reported).
         seed: seeds every generation call (per method and chunk).
         skip_invalid: skip malformed input records (counted in the report) instead of stopping.
+        executor: ``"local"`` (chunks one after another here) or ``"ray"`` (chunks on ``workers`` Ray actors,
+            ``gpus_per_worker`` each; ``ray_address``: a cluster to join, else a local runtime on 127.0.0.1).
+            The labels are the same either way (``prmkit.annotate.ray_chunks``).
     """
 
     data: str
@@ -102,6 +107,10 @@ class AnnotateConfig:
     max_tokens_budget: Optional[int] = None
     seed: int = 0
     skip_invalid: bool = False
+    executor: str = "local"
+    workers: int = 2
+    ray_address: Optional[str] = None
+    gpus_per_worker: float = 0.0
 
     def __post_init__(self) -> None:
         self.methods = tuple(self.methods)
@@ -122,6 +131,10 @@ class AnnotateConfig:
                                  f"{', '.join(self.methods)})")
         if "judge" in self.methods and self.judge_prompt not in PROMPTS:
             raise ValueError(f"unknown judge prompt {self.judge_prompt!r}; known: {', '.join(PROMPTS)}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
+        if self.gpus_per_worker < 0:
+            raise ValueError(f"gpus_per_worker must be at least 0, got {self.gpus_per_worker}")
         if self.consensus_level not in LEVELS:
             raise ValueError(f"consensus_level must be one of {LEVELS}, not {self.consensus_level!r}")
         for name, least in AT_LEAST.items():
@@ -166,52 +179,6 @@ def _fingerprint(examples: list[Example]) -> str:
     return h.hexdigest()
 
 
-class _Job:
-    """The lazily built backends of one run (a model is loaded only if some chunk still needs it)."""
-
-    def __init__(self, config: AnnotateConfig, store: Any) -> None:
-        self.config, self.store = config, store
-        self._engine: Any = None
-        self._judge: Any = None
-
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            from ..annotate.rollouts import RolloutEngine
-            from ..backends import load_generator
-
-            c = self.config
-            self._engine = RolloutEngine(load_generator(c.generator, **c.generator_options), self.store.load_rollouts(),
-                                         template=c.template, separator=c.separator, temperature=c.temperature,
-                                         max_tokens=c.max_tokens)
-        return self._engine
-
-    @property
-    def judge(self) -> Any:
-        if self._judge is None:
-            from ..backends import load_generator
-
-            self._judge = load_generator(self.config.judge, **self.config.judge_options)
-        return self._judge
-
-    def take_new(self) -> dict:
-        """Rollouts generated since the last call (none if no rollout method has run)."""
-        return self._engine.take_new() if self._engine is not None else {}
-
-    def label(self, method: str, chunk: list[Example], seed: int) -> list[dict]:
-        c = self.config
-        fn = resolve(method, LABELERS, "labeler")
-        if method == "mc":
-            return fn(chunk, self.engine, k=c.k, early_stop=c.early_stop, round_size=c.round_size, seed=seed)
-        if method == "binary-search":
-            return fn(chunk, self.engine, probe_size=c.probe_size, round_size=c.round_size, max_probes=c.max_probes,
-                      seed=seed)
-        if method == "judge":
-            return fn(chunk, self.judge, prompt=c.judge_prompt, n=c.judge_samples, temperature=c.judge_temp,
-                      max_tokens=c.judge_max_tokens, seed=seed)
-        return fn(chunk, seed=seed)
-
-
 def _labels(result: dict) -> StepLabels:
     return StepLabels(tuple(result["labels"]), result["kind"])
 
@@ -252,42 +219,70 @@ def _run_locked(config: AnnotateConfig, out: Path, progress: Optional[Progress])
     store = JobStore(out / "job.sqlite")
     try:
         store.check_settings("input", {"solutions": len(examples), "fingerprint": _fingerprint(examples)})
-        job = _Job(config, store)
-        chunks = math.ceil(len(examples) / config.chunk_size)
-        budget_hit = None
-        for method in config.methods:
-            store.check_settings(method, config.method_settings(method))
-            done = store.done_chunks(method)
-            for c in range(chunks):
-                if c in done:
-                    continue
-                rollouts, tokens = store.spent()
-                if config.max_rollouts is not None and rollouts >= config.max_rollouts:
-                    budget_hit = f"max_rollouts {config.max_rollouts} reached ({rollouts} generated)"
-                elif config.max_tokens_budget is not None and tokens >= config.max_tokens_budget:
-                    budget_hit = f"max_tokens {config.max_tokens_budget} reached ({tokens} generated)"
+        size, budget_hit, scale = config.chunk_size, None, {}
+        with _chunk_runner(config, store.load_rollouts(), scale) as chunks:
+            for method in config.methods:
+                store.check_settings(method, config.method_settings(method))
+                done = store.done_chunks(method)
+                todo = [c for c in range(math.ceil(len(examples) / size)) if c not in done]
+                budget_hit = _budget_hit(config, store) if todo else None
                 if budget_hit:
                     break
-                t0 = time.perf_counter()
-                part = examples[c * config.chunk_size: (c + 1) * config.chunk_size]
-                results = job.label(method, part, derive_seed(config.seed, method, c))
-                new = job.take_new()
-                other = sum(r["tokens"] for r in results) if method == "judge" else 0
-                store.commit_chunk(method, c, [(c * config.chunk_size + i, r) for i, r in enumerate(results)], new,
-                                   time.perf_counter() - t0, other_tokens=other)
-                pause_point("chunk")  # a test's kill lands here (PRMKIT_PAUSE_AT=chunk:N), never mid-chunk
-                if progress:
-                    rollouts, tokens = store.spent()
-                    progress(method, store.count(method), len(examples), {"rollouts": rollouts, "tokens": tokens})
-            if budget_hit:
-                break
+
+                def task(c: int, method: str = method) -> tuple[list[Example], int]:
+                    return examples[c * size: (c + 1) * size], derive_seed(config.seed, method, c)
+
+                for c, chunk in chunks(method, todo, task):
+                    other = sum(r["tokens"] for r in chunk.results) if method == "judge" else 0
+                    store.commit_chunk(method, c, [(c * size + i, r) for i, r in enumerate(chunk.results)], chunk.new,
+                                       chunk.seconds, other_tokens=other)
+                    pause_point("chunk")  # a test's kill lands here (PRMKIT_PAUSE_AT=chunk:N), never mid-chunk
+                    if progress:
+                        rollouts, tokens = store.spent()
+                        progress(method, store.count(method), len(examples), {"rollouts": rollouts, "tokens": tokens})
+                    budget_hit = _budget_hit(config, store) if c != todo[-1] else None  # checked before a next chunk
+                    if budget_hit:
+                        break
+                if budget_hit:
+                    break
         report = _report(config, examples, store, read_report, budget_hit)
+        if scale:
+            report["ray"] = scale
     finally:
         store.close()
     tmp = out / f".report.json.{os.getpid()}.tmp"  # this process's own: a killed run's leftover is never reused
     tmp.write_text(json.dumps(report, indent=2))
     os.replace(tmp, out / "report.json")  # atomic: a reader never sees half a report
     return report
+
+
+def _budget_hit(config: AnnotateConfig, store: JobStore) -> Optional[str]:
+    """Why the job must stop before its next chunk, if a budget is spent."""
+    rollouts, tokens = store.spent()
+    if config.max_rollouts is not None and rollouts >= config.max_rollouts:
+        return f"max_rollouts {config.max_rollouts} reached ({rollouts} generated)"
+    if config.max_tokens_budget is not None and tokens >= config.max_tokens_budget:
+        return f"max_tokens {config.max_tokens_budget} reached ({tokens} generated)"
+    return None
+
+
+@contextmanager
+def _chunk_runner(config: AnnotateConfig, cache: dict, stats: dict) -> Iterator[Chunks]:
+    """The chunks of the job, run here or on Ray actors (``stats`` gets Ray's chunk and rerun counts)."""
+    if config.executor == "local":
+        yield local_chunks(Labeller(config, cache))
+        return
+    from ..annotate.ray_chunks import ray_chunks
+    from ..cluster import ray_runtime
+
+    with ray_runtime(config.ray_address) as ray:
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if config.ray_address is None and cpus < config.workers:
+            raise ValueError(f"--workers {config.workers} needs {config.workers} CPUs; this Ray runtime has {cpus:g}")
+        stats["workers"] = config.workers
+        with ray_chunks(ray, config, cache, workers=config.workers, num_gpus=config.gpus_per_worker,
+                        stats=stats) as chunks:
+            yield chunks
 
 
 def _redacted(config: dict) -> dict:
