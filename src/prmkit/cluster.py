@@ -2,7 +2,8 @@
 
 ``ray_runtime(address)`` is a context manager. With no address it starts a local Ray runtime and shuts it down
 when the block ends. That runtime is closed to the network: its node address, GCS, raylet, object store and
-workers all listen on 127.0.0.1, and the dashboard is off. Usage statistics are off too. Ray picks the
+workers all listen on 127.0.0.1, and the dashboard is off. Usage statistics are off too. Token
+authentication stays on (``RAY_AUTH_MODE=token`` unless the user set it). Ray picks the
 machine's own address by default; ``ray.init(_node_ip_address="127.0.0.1")`` does not change that in Ray
 2.60, because ``services.resolve_ip_for_localhost`` swaps loopback for the machine's address. What works is
 Ray's own single-machine mode, the one it uses on macOS and Windows (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``).
@@ -26,8 +27,9 @@ from typing import Any, Iterator, Optional
 
 __all__ = ["ray_runtime", "is_loopback", "LOCAL_ENV"]
 
-# set before Ray is imported (its constants read them once), inherited by every process a local runtime starts
-LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# set before Ray is imported (its constants read them once), inherited by every process a local runtime starts;
+# RAY_AUTH_MODE=token is Ray 2.60's default said out loud, so Ray does not print that it chose it
+LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
 
 
 def is_loopback(ip: str) -> bool:
