@@ -25,7 +25,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
-__all__ = ["ray_runtime", "is_loopback", "LOCAL_ENV"]
+__all__ = ["ray_runtime", "is_loopback", "check_room", "LOCAL_ENV"]
 
 # set before Ray is imported (its constants read them once), inherited by every process a local runtime starts;
 # RAY_AUTH_MODE=token is Ray 2.60's default said out loud, so Ray does not print that it chose it
@@ -85,3 +85,13 @@ def ray_runtime(address: Optional[str] = None, *, num_cpus: Optional[int] = None
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_room(ray: Any, workers: int, num_gpus: float = 0) -> None:
+    """Refuse a pool of ``workers`` actors (1 CPU and ``num_gpus`` GPUs each) the cluster cannot hold: Ray
+    would wait for the missing resources forever. On an autoscaling cluster, start the nodes first."""
+    have = ray.cluster_resources()
+    for what, need in (("CPU", workers), ("GPU", workers * num_gpus)):
+        if need > have.get(what, 0):
+            raise ValueError(f"--workers {workers} needs {need:g} {what}(s) and the Ray cluster has "
+                             f"{have.get(what, 0):g}; use fewer workers or a bigger cluster")

@@ -90,7 +90,7 @@ def score_examples_ray(model: str, examples: Sequence[Example], *, spec: Optiona
             loading or scoring failed on bad input (named by the chunk's examples).
         RuntimeError: any other failure on a worker.
     """
-    from .cluster import ray_runtime
+    from .cluster import check_room, ray_runtime
 
     if workers < 1 or chunk_size < 1:
         raise ValueError(f"--workers {workers} and chunk size {chunk_size} must be at least 1")
@@ -99,7 +99,7 @@ def score_examples_ray(model: str, examples: Sequence[Example], *, spec: Optiona
         return []
     workers = min(workers, len(chunks))  # an actor with no chunk would only load the model
     with ray_runtime(address) as ray, _quiet_ray_data() as ray_data:
-        _check_resources(ray, workers, num_gpus)
+        check_room(ray, workers, num_gpus)
         rows = [{"chunk": c, "examples": pickle.dumps(part)} for c, part in enumerate(chunks)]
         with warnings.catch_warnings():
             # Ray 2.60 deprecates remote keywords but names no replacement for these two; without them a
@@ -140,15 +140,6 @@ def _failure(c: int, part: list[Example], chunk_size: int, error: str, bad_input
     ids = ", ".join(str(ex.problem.id) for ex in part[:3]) + (", ..." if len(part) > 3 else "")
     text = f"scoring examples {first}-{first + len(part) - 1} (ids {ids}) failed on a Ray worker: {error}"
     return ValueError(text) if bad_input else RuntimeError(text)
-
-
-def _check_resources(ray: Any, workers: int, num_gpus: float) -> None:
-    # a fixed-size pool waits for all its actors (DataContext.wait_for_min_actors_s is -1: forever)
-    have = ray.cluster_resources()
-    for what, need in (("CPU", workers), ("GPU", workers * num_gpus)):
-        if need > have.get(what, 0):
-            raise ValueError(f"--workers {workers} needs {need:g} {what}(s) and the Ray cluster has "
-                             f"{have.get(what, 0):g}; use fewer workers or a bigger cluster")
 
 
 @contextmanager

@@ -139,3 +139,10 @@ def test_a_generator_error_fails_its_chunk_by_name_after_committing_the_chunks_b
         run(config)
     with sqlite3.connect(tmp_path / "job" / "job.sqlite") as con:  # chunk 0 is kept; a rerun goes on from it
         assert con.execute("SELECT chunk FROM chunks").fetchall() == [(0,)]
+
+
+def test_more_workers_than_the_cluster_holds_are_refused_up_front(ray_cluster, world_file, tmp_path):
+    with pytest.raises(ValueError, match=r"^--workers 3 needs 3 CPU\(s\) and the Ray cluster has 2; "):
+        run(_config(world_file, tmp_path, methods=("tool",), consensus=(), executor="ray", workers=3))
+    with sqlite3.connect(tmp_path / "job.sqlite") as con:  # refused before any chunk ran
+        assert con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 0

@@ -273,12 +273,10 @@ def _chunk_runner(config: AnnotateConfig, cache: dict, stats: dict) -> Iterator[
         yield local_chunks(Labeller(config, cache))
         return
     from ..annotate.ray_chunks import ray_chunks
-    from ..cluster import ray_runtime
+    from ..cluster import check_room, ray_runtime
 
     with ray_runtime(config.ray_address) as ray:
-        cpus = ray.cluster_resources().get("CPU", 0)
-        if config.ray_address is None and cpus < config.workers:
-            raise ValueError(f"--workers {config.workers} needs {config.workers} CPUs; this Ray runtime has {cpus:g}")
+        check_room(ray, config.workers, config.gpus_per_worker)
         stats["workers"] = config.workers
         with ray_chunks(ray, config, cache, workers=config.workers, num_gpus=config.gpus_per_worker,
                         stats=stats) as chunks:
