@@ -168,3 +168,25 @@ def test_consensus_keeps_agreeing_solutions_or_steps():
     assert first_error_verdict(StepLabels((None, None))) is None
     with pytest.raises(ValueError, match="level"):
         consensus(mc, judge, level="token")
+
+
+def test_verifier_labels_are_the_scorers_step_scores_and_unscored_steps_stay_unlabelled():
+    from prmkit.annotate.verifier import verifier_labels
+    from prmkit.backends.fake import FakeScorer
+    from prmkit.types import StepScores
+
+    _, examples = _examples()
+    scorer = FakeScorer()
+    got = verifier_labels(examples, scorer, seed=3)
+    assert scorer.seed == 3  # a scorer that samples is seeded per chunk
+    want = scorer.score([ex.problem for ex in examples], [ex.solution for ex in examples])
+    assert [r["labels"] for r in got] == [list(s.values) for s in want]
+    assert all(r["kind"] == "soft" and r["info"]["unscored"] == 0 and r["tokens"] == 0 for r in got)
+
+    class Gaps:  # a verifier whose chain broke off after the first step
+        def score(self, problems, solutions):
+            return [StepScores((0.9,) + (None,) * (len(s.steps) - 1)) for s in solutions]
+
+    gaps = verifier_labels(examples, Gaps())
+    assert [r["labels"] for r in gaps] == [[0.9] + [None] * (len(ex.solution.steps) - 1) for ex in examples]
+    assert [r["info"]["unscored"] for r in gaps] == [len(ex.solution.steps) - 1 for ex in examples]

@@ -1,4 +1,5 @@
-"""Annotation on a local Ray cluster (the session's, 2 CPUs): the labels and the job store equal a run in one
+"""Annotation on a local Ray cluster (the session's, 2 CPUs): the labels of every method (MC, binary search, the
+judge, the tool check, a generative verifier) and the job store equal a run in one
 process, byte for byte, with 2 workers, with a worker killed mid-chunk, and with the driver killed and rerun;
 a generator's error fails its chunk by name; every socket of the cluster is on 127.0.0.1."""
 
@@ -19,7 +20,7 @@ from prmkit.world.export import world_examples
 from prmkit.world.judge import BUNDLED_JUDGE
 from prmkit.world.policy import BUNDLED_POLICY
 
-METHODS = ("mc", "binary-search", "judge", "tool")
+METHODS = ("mc", "binary-search", "judge", "tool", "verifier")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def world_file(tmp_path_factory):
 def _config(world_file, out, **kw):
     base = dict(data=str(world_file), out=str(out), methods=METHODS, generator=str(BUNDLED_POLICY), judge=str(BUNDLED_JUDGE),
                 judge_prompt="world", judge_max_tokens=256, consensus=("mc+judge",), k=4, probe_size=4, chunk_size=4,
-                max_tokens=160)
+                max_tokens=160, verifier="bundled-verifier", verifier_spec="generative,k=1")
     return AnnotateConfig(**{**base, **kw})
 
 
@@ -79,7 +80,8 @@ def test_two_workers_give_the_local_labels_byte_for_byte(ray_cluster, world_file
     _same_as(local[METHODS], tmp_path, METHODS)
     assert report["ray"]["workers"] == 2
     assert report["ray"]["reruns"] >= 1  # chunk 1 read the prefixes chunk 0 was filling, and was run again
-    assert report["ray"]["chunks"] == 4 * 4  # 4 chunks of each method handed out once
+    assert report["ray"]["chunks"] == 4 * len(METHODS)  # 4 chunks of each method handed out once
+    assert 0 < report["methods"]["verifier"]["unscored_steps"] < report["steps"]
     assert report["ray"]["work_seconds"] > 0 and report["ray"]["overhead_seconds"] > 0
 
 

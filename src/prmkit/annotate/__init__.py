@@ -1,4 +1,4 @@
-"""Automatic step labels: Monte-Carlo rollouts, binary search, LLM-as-judge, tool checks, consensus.
+"""Automatic step labels: Monte-Carlo rollouts, binary search, LLM-as-judge, tool checks, verifiers, consensus.
 
 ``LABELERS`` names the labelers (imported lazily: this package imports no torch). Each takes a list
 of ``Example`` and keyword settings and returns one result dict per example (``labels``, ``kind``,
@@ -10,6 +10,7 @@ LABELERS: dict[str, str] = {
     "binary-search": "prmkit.annotate.rollouts:binary_search",
     "judge": "prmkit.annotate.judge:judge_labels",
     "tool": "prmkit.annotate.tool_check:tool_labeler",
+    "verifier": "prmkit.annotate.verifier:verifier_labels",
 }
 
 __all__ = ["LABELERS"]

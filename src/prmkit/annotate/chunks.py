@@ -48,6 +48,7 @@ class Labeller:
         self.config, self.cache = config, cache
         self._engine: Any = None
         self._judge: Any = None
+        self._verifier: Any = None
 
     @property
     def engine(self) -> Any:
@@ -69,12 +70,23 @@ class Labeller:
             self._judge = load_generator(self.config.judge, **self.config.judge_options)
         return self._judge
 
+    @property
+    def verifier(self) -> Any:
+        if self._verifier is None:
+            from ..backends import load_scorer
+
+            c = self.config
+            self._verifier = load_scorer(c.verifier, spec=c.verifier_spec, **c.verifier_options)
+        return self._verifier
+
     def load(self, methods: Sequence[str]) -> None:
-        """Build now the backends ``methods`` need (the rollout generator, the judge)."""
+        """Build now the backends ``methods`` need (the rollout generator, the judge, the verifier)."""
         if {"mc", "binary-search"} & set(methods):
             self.engine  # noqa: B018 - the property builds it
         if "judge" in methods:
             self.judge  # noqa: B018
+        if "verifier" in methods:
+            self.verifier  # noqa: B018
 
     def use_cache(self, cache: dict[str, list[Rollout]]) -> None:
         """Start the next chunk from ``cache`` (a Ray worker gets the committed cache with each chunk)."""
@@ -93,6 +105,8 @@ class Labeller:
         elif method == "judge":
             results = fn(chunk, self.judge, prompt=c.judge_prompt, n=c.judge_samples, temperature=c.judge_temp,
                          max_tokens=c.judge_max_tokens, seed=seed)
+        elif method == "verifier":
+            results = fn(chunk, self.verifier, seed=seed)
         else:
             results = fn(chunk, seed=seed)
         new, touched = self._engine.take_new() if self._engine is not None else ({}, set())

@@ -1,4 +1,4 @@
-"""`prmkit annotate mc|binary-search|judge|tool|consensus|compare|chains`: automatic step labels, resumable.
+"""`prmkit annotate mc|binary-search|judge|tool|verifier|consensus|compare|chains`: automatic step labels, resumable.
 
 Each command builds an ``AnnotateConfig`` and calls ``prmkit.pipelines.annotate.run``; a killed
 command rerun with the same arguments resumes from its job folder (``--out``).
@@ -96,6 +96,9 @@ def _print(report: dict) -> None:
         if "unparseable_critiques" in m:
             out.print(f"{name}: {m['unparseable_critiques']} of {m['critiques']} critiques unparseable; "
                       f"{m['no_verdict']} solution(s) without a verdict (left unlabelled)", highlight=False)
+        if "unscored_steps" in m:
+            out.print(f"{name}: {m['unscored_steps']} of {report['steps']} steps got no score (left unlabelled)",
+                      highlight=False)
         if "checkable_steps" in m:
             solutions = (f", {m['checkable_solutions']} of {report['solutions']} solutions (F1 is over all of them)"
                          if "checkable_solutions" in m else "")
@@ -221,6 +224,24 @@ def tool(data: str = DATA, out_dir: Path = OUT, fmt: Optional[str] = FORMAT, opt
     _run(json_out, data=data, out=str(out_dir), methods=("tool",), data_format=data_format(fmt, option), limit=limit,
          chunk_size=chunk_size,
          skip_invalid=skip_invalid, executor=executor, workers=workers, ray_address=ray_address, gpus_per_worker=gpus_per_worker)
+
+
+@annotate_app.command("verifier")
+def verifier(data: str = DATA, out_dir: Path = OUT,
+             model: str = typer.Option(..., "--model", "-m", help="Verifier: bundled-code-verifier, a verifier or PRM "
+                                       "folder, hub id, or any generator with --spec generative:PROMPT,k=K."),
+             spec: Optional[str] = typer.Option(None, "--spec", help="As for `prmkit score` (generative:PROMPT,k=4,...)."),
+             scorer_option: Optional[List[str]] = typer.Option(None, "--scorer-option", "-s", help="Scorer option key=value."),
+             fmt: Optional[str] = FORMAT, option: Optional[List[str]] = OPTION, limit: Optional[int] = LIMIT,
+             chunk_size: int = CHUNK, max_tokens: Optional[int] = MAX_TOKENS, seed: int = SEED,
+             skip_invalid: bool = SKIP, json_out: Optional[Path] = JSON_OUT,
+             executor: str = EXECUTOR, workers: int = WORKERS, ray_address: Optional[str] = RAY_ADDRESS,
+             gpus_per_worker: float = GPUS) -> None:
+    """A verifier's step scores as soft labels (a generative verifier's chains, or a trained PRM); unscored steps stay unlabelled."""
+    _run(json_out, data=data, out=str(out_dir), methods=("verifier",), verifier=model, verifier_spec=spec,
+         verifier_options=parse_options(scorer_option), data_format=data_format(fmt, option), limit=limit,
+         chunk_size=chunk_size, max_tokens_budget=max_tokens, seed=seed, skip_invalid=skip_invalid,
+         executor=executor, workers=workers, ray_address=ray_address, gpus_per_worker=gpus_per_worker)
 
 
 @annotate_app.command("consensus")

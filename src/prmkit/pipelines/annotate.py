@@ -73,6 +73,8 @@ class AnnotateConfig:
             rollouts / tokens (so a chunk may pass the budget; unlabelled solutions are reported).
         seed: seeds every generation call (per method and chunk).
         skip_invalid: skip malformed input records (counted in the report) instead of stopping.
+        verifier / verifier_spec / verifier_options: the ``verifier`` method's scorer (``load_scorer``: a generative
+            verifier such as ``bundled-code-verifier`` or ``--spec generative:PROMPT,k=4``, or a trained PRM).
         executor: ``"local"`` (chunks one after another here) or ``"ray"`` (chunks on ``workers`` Ray actors,
             ``gpus_per_worker`` each; ``ray_address``: a cluster to join, else a local runtime on 127.0.0.1).
             The labels are the same either way (``prmkit.annotate.ray_chunks``).
@@ -107,6 +109,9 @@ class AnnotateConfig:
     max_tokens_budget: Optional[int] = None
     seed: int = 0
     skip_invalid: bool = False
+    verifier: Optional[str] = None
+    verifier_spec: Optional[str] = None
+    verifier_options: dict = field(default_factory=dict)
     executor: str = "local"
     workers: int = 2
     ray_address: Optional[str] = None
@@ -129,6 +134,8 @@ class AnnotateConfig:
             if not plus or a not in self.methods or b not in self.methods or a == b:
                 raise ValueError(f"consensus {pair!r} must be two of the methods run, as 'a+b' (methods: "
                                  f"{', '.join(self.methods)})")
+        if "verifier" in self.methods and not self.verifier:
+            raise ValueError("the verifier method needs a verifier (a generative verifier, a PRM folder or hub id)")
         if "judge" in self.methods and self.judge_prompt not in PROMPTS:
             raise ValueError(f"unknown judge prompt {self.judge_prompt!r}; known: {', '.join(PROMPTS)}")
         if self.executor not in EXECUTORS:
@@ -163,6 +170,9 @@ class AnnotateConfig:
                     "samples": self.judge_samples,
                     "temperature": self.judge_temp, "max_tokens": self.judge_max_tokens, "seed": self.seed,
                     "chunk_size": self.chunk_size}
+        if method == "verifier":
+            return {"verifier": self.verifier, "verifier_spec": self.verifier_spec,
+                    "verifier_options": mask_secrets(self.verifier_options), "seed": self.seed, "chunk_size": self.chunk_size}
         return {"seed": self.seed, "chunk_size": self.chunk_size}
 
     @property
@@ -233,7 +243,8 @@ def _run_locked(config: AnnotateConfig, out: Path, progress: Optional[Progress])
                     return examples[c * size: (c + 1) * size], derive_seed(config.seed, method, c)
 
                 for c, chunk in chunks(method, todo, task):
-                    other = sum(r["tokens"] for r in chunk.results) if method == "judge" else 0
+                    # tokens a judge or verifier wrote count for the budget; rollouts are counted apart
+                    other = 0 if method in ROLLOUT_METHODS else sum(r["tokens"] for r in chunk.results)
                     store.commit_chunk(method, c, [(c * size + i, r) for i, r in enumerate(chunk.results)], chunk.new,
                                        chunk.seconds, other_tokens=other)
                     pause_point("chunk")  # a test's kill lands here (PRMKIT_PAUSE_AT=chunk:N), never mid-chunk
@@ -285,7 +296,8 @@ def _chunk_runner(config: AnnotateConfig, cache: dict, stats: dict) -> Iterator[
 
 def _redacted(config: dict) -> dict:
     return {**config, "generator_options": mask_secrets(config["generator_options"]),
-            "judge_options": mask_secrets(config["judge_options"])}
+            "judge_options": mask_secrets(config["judge_options"]),
+            "verifier_options": mask_secrets(config["verifier_options"])}
 
 
 def _by_outcome(examples: list[Example], labels: list[Optional[StepLabels]], threshold: float) -> dict:
@@ -328,6 +340,8 @@ def _report(config: AnnotateConfig, examples: list[Example], store: Any, read_re
             entry["unparseable_critiques"] = sum(r["info"]["unparseable"] for r in results.values())
             entry["critiques"] = config.judge_samples * len(results)
             entry["no_verdict"] = sum(r["info"]["verdict"] is None for r in results.values())
+        if method == "verifier":
+            entry["unscored_steps"] = sum(r["info"]["unscored"] for r in results.values())
         if method == "tool":
             entry["checkable_steps"] = sum(r["info"]["checked"] for r in results.values())
             entry["flagged_steps"] = sum(r["info"]["flagged"] for r in results.values())
