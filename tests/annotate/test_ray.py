@@ -6,7 +6,6 @@ a generator's error fails its chunk by name; every socket of the cluster is on 1
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
