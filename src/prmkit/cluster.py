@@ -25,7 +25,9 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
-__all__ = ["ray_runtime", "is_loopback", "check_room", "LOCAL_ENV"]
+__all__ = ["ray_runtime", "is_loopback", "check_room", "LOCAL_ENV", "RETRIES"]
+
+RETRIES = 3  # restarts of a dead actor and retries of its task (annotation chunks, scoring); Ray Data's default: forever
 
 # set before Ray is imported (its constants read them once), inherited by every process a local runtime starts;
 # RAY_AUTH_MODE=token is Ray 2.60's default said out loud, so Ray does not print that it chose it

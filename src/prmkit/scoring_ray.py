@@ -29,9 +29,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from .types import Example
 
-__all__ = ["score_examples_ray", "RETRIES"]
-
-RETRIES = 3  # restarts of a dead actor, and retries of the chunk it was running (Ray Data's default: forever)
+__all__ = ["score_examples_ray"]
 _BAD_INPUT = (ValueError, LookupError, OSError, ImportError)  # raised again as ValueError: the CLI's exit 2
 
 
@@ -90,7 +88,7 @@ def score_examples_ray(model: str, examples: Sequence[Example], *, spec: Optiona
             loading or scoring failed on bad input (named by the chunk's examples).
         RuntimeError: any other failure on a worker.
     """
-    from .cluster import check_room, ray_runtime
+    from .cluster import RETRIES, check_room, ray_runtime
 
     if workers < 1 or chunk_size < 1:
         raise ValueError(f"--workers {workers} and chunk size {chunk_size} must be at least 1")

@@ -12,5 +12,6 @@ LABELERS: dict[str, str] = {
     "tool": "prmkit.annotate.tool_check:tool_labeler",
     "verifier": "prmkit.annotate.verifier:verifier_labels",
 }
+ROLLOUT_METHODS = ("mc", "binary-search")  # the labelers that roll out through the RolloutEngine and its cache
 
-__all__ = ["LABELERS"]
+__all__ = ["LABELERS", "ROLLOUT_METHODS"]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..registry import resolve
 from ..types import Example
-from . import LABELERS
+from . import LABELERS, ROLLOUT_METHODS
 from .store import Rollout
 
 __all__ = ["ChunkResult", "Labeller", "local_chunks", "Chunks", "Task"]
@@ -81,7 +81,7 @@ class Labeller:
 
     def load(self, methods: Sequence[str]) -> None:
         """Build now the backends ``methods`` need (the rollout generator, the judge, the verifier)."""
-        if {"mc", "binary-search"} & set(methods):
+        if set(ROLLOUT_METHODS) & set(methods):
             self.engine  # noqa: B018 - the property builds it
         if "judge" in methods:
             self.judge  # noqa: B018

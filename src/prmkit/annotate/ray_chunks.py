@@ -27,13 +27,13 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from ..cluster import RETRIES
+from . import ROLLOUT_METHODS
 from .chunks import ChunkResult, Chunks, Labeller, Task
 from .rollouts import prefix_keys
 from .store import Rollout
 
-__all__ = ["ray_chunks", "RETRIES"]
-
-RETRIES = 3  # restarts of a dead actor, and retries of the chunk it was running
+__all__ = ["ray_chunks"]
 
 
 class _Worker:
@@ -86,7 +86,7 @@ def ray_chunks(ray: Any, config: Any, cache: dict[str, list[Rollout]], *, worker
         def start(c: int) -> None:
             t0 = time.perf_counter()
             part, seed = task(c)
-            keys = prefix_keys(part, config.template, config.separator)
+            keys = prefix_keys(part, config.template, config.separator) if method in ROLLOUT_METHODS else ()
             worker = free.pop()
             running[worker.label.remote(method, part, seed, {k: cache[k] for k in keys if k in cache})] = (
                 c, len(log), worker, t0)

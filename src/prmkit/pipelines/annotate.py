@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from .. import metrics
 from ..backends import mask_secrets
-from ..annotate import LABELERS
+from ..annotate import LABELERS, ROLLOUT_METHODS
 from ..annotate.chunks import Chunks, Labeller, local_chunks
 from ..annotate.consensus import LEVELS, consensus, first_error_verdict
 from ..annotate.judge import PROMPTS
@@ -37,7 +37,6 @@ from ..types import Example, StepLabels
 
 __all__ = ["AnnotateConfig", "run", "run_consensus", "ROLLOUT_METHODS", "AT_LEAST", "EXECUTORS"]
 
-ROLLOUT_METHODS = ("mc", "binary-search")
 # the least value of each numeric setting (None, where a field allows it, means no limit): a negative
 # limit would slice from the end (-5: all but the last five), and 0 new tokens a rollout samples nothing
 AT_LEAST = {"k": 1, "probe_size": 1, "max_probes": 1, "round_size": 1, "chunk_size": 1, "judge_samples": 1,
@@ -230,7 +229,8 @@ def _run_locked(config: AnnotateConfig, out: Path, progress: Optional[Progress])
     try:
         store.check_settings("input", {"solutions": len(examples), "fingerprint": _fingerprint(examples)})
         size, budget_hit, scale = config.chunk_size, None, {}
-        with _chunk_runner(config, store.load_rollouts(), scale) as chunks:
+        uses_cache = any(m in ROLLOUT_METHODS for m in config.methods)  # only rollout methods read the cache
+        with _chunk_runner(config, store.load_rollouts() if uses_cache else {}, scale) as chunks:
             for method in config.methods:
                 store.check_settings(method, config.method_settings(method))
                 done = store.done_chunks(method)
