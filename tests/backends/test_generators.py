@@ -246,6 +246,38 @@ def test_vllm_complete_maps_finish_reasons_and_logprobs_from_a_fake_engine(monke
     assert done.text == " ok" and done.finish == "stop" and done.tokens == 3
     assert done.top_logprobs == ({" ok": -0.1, " wrong": -2.4},) and done.offsets == (0,)  # "!" and "\n" are cut
     assert cut.finish == "length" and cut.top_logprobs == ({" ok": -0.1, " wrong": -2.4},)
+    (done,), _ = VLLMGenerator("m").complete(["a", "b"], stop=["!"], max_tokens=3, logprobs=True)
+    assert seen["params"]["logprobs"] == 0  # vLLM then reports the sampled token only
+    assert done.logprobs == (-0.1,) and done.top_logprobs is None and done.offsets == (0,)
+
+
+def test_sampled_token_logprobs_equal_a_teacher_forced_pass():
+    """``complete(logprobs=True)``: each kept token's log-probability under the raw model (temperature 1, not the
+    0.9 sampled at), as a forward pass over prompt + completion gives it, for n=3 sampled rows of a left-padded
+    batch cut at a stop string (the bundled policy: its tokenizer re-reads a completion as the tokens it was
+    written in). The stop token and anything after it are dropped, as for top_logprobs."""
+    gen = load_generator("bundled-policy")
+    prompts = ["Tom has 3 apples and buys 4 more. How many apples?\n", "A box holds 12 pens; 5 are taken. How many?\n"]
+    rows = gen.complete(prompts, n=3, stop=["\n"], max_tokens=40, temperature=0.9, seed=5, logprobs=True)
+    checked = 0
+    for prompt, row in zip(prompts, rows):
+        ids = gen.tokenizer(prompt)["input_ids"]
+        for c in row:
+            full = gen.tokenizer(prompt + c.text)["input_ids"]
+            assert full[: len(ids)] == ids and len(c.logprobs) == len(full) - len(ids) == len(c.offsets)
+            assert c.stop == "\n" and len(c.logprobs) == c.tokens - 1  # the "\n" token is not kept
+            with torch.no_grad():
+                logp = gen.model(torch.tensor([full])).logits[0].float().log_softmax(-1)
+            want = [logp[len(ids) + j - 1, full[len(ids) + j]].item() for j in range(len(c.logprobs))]
+            assert list(c.logprobs) == pytest.approx(want, abs=1e-4)
+            checked += len(want)
+    assert checked > 20 and all(c.top_logprobs is None for row in rows for c in row)
+    assert gen.generate(prompts, n=3, stop=["\n"], max_tokens=40, temperature=0.9, seed=5) == \
+        [[c.text for c in row] for row in rows]  # recording them draws no random numbers
+    # greedy, with top_logprobs too: the chosen token is the likeliest, so its log-prob is the top one
+    (c,), _ = gen.complete(prompts, stop=["\n"], max_tokens=40, temperature=0, top_logprobs=2, logprobs=True)
+    assert len(c.logprobs) == len(c.top_logprobs) == len(c.offsets) > 2
+    assert list(c.logprobs) == pytest.approx([max(t.values()) for t in c.top_logprobs], abs=1e-6)
 
 
 def test_sampler_draws_from_softmax_of_logits_over_temperature():

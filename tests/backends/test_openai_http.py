@@ -1,11 +1,14 @@
 """OpenAIGenerator: request bodies, retries and errors against a fake transport, then a real
 ``transformers serve`` on 127.0.0.1 serving a local model folder (completions and chat)."""
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -61,6 +64,90 @@ def test_request_bodies_urls_and_key(monkeypatch):
     assert "authorization" not in OpenAIGenerator("http://x/v1", "m").client.headers
     with pytest.raises(ValueError, match="mode"):
         OpenAIGenerator("http://x/v1", "m", mode="responses")
+
+
+@contextlib.contextmanager
+def _canned_server(reply):
+    """A real HTTP server on 127.0.0.1 answering every POST with ``reply(body)`` as JSON; yields (base URL,
+    the request bodies it got)."""
+    bodies = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            data = json.dumps(reply(bodies[-1])).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", bodies
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+# vLLM's shapes for "1 + 1 = 2" then the stop "\n" then "more": completions (logprobs=0: token_logprobs, no tops)
+# and chat (content[].logprob); a chat token with a null logprob makes the whole list unknown
+COMPLETIONS_LOGPROBS = {"tokens": ["1", " +", " 1", " =", " 2", "\n", "more"],
+                        "token_logprobs": [-0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -0.7], "top_logprobs": None}
+CHAT_LOGPROBS = {"content": [{"token": t, "logprob": v, "top_logprobs": [{"token": t, "logprob": v}]}
+                             for t, v in zip(COMPLETIONS_LOGPROBS["tokens"], COMPLETIONS_LOGPROBS["token_logprobs"])]}
+
+
+def test_sampled_token_logprobs_over_http_from_both_shapes_cut_at_the_stop():
+    def completions(body):
+        return {"choices": [{"index": i, "text": "1 + 1 = 2\nmore", "logprobs": COMPLETIONS_LOGPROBS}
+                            for i in range(body.get("n", 1))]}
+
+    with _canned_server(completions) as (url, bodies):
+        rows = OpenAIGenerator(url, "m").complete(["Q", "R"], n=2, stop=["\n"], logprobs=True)
+        assert bodies[0]["logprobs"] == 0 and "top_logprobs" not in bodies[0]  # 0: token_logprobs, no alternatives
+        OpenAIGenerator(url, "m").complete(["Q"], logprobs=True, top_logprobs=3)
+        assert bodies[-1]["logprobs"] == 3
+        OpenAIGenerator(url, "m").complete(["Q"])
+        assert "logprobs" not in bodies[-1]
+    assert [len(row) for row in rows] == [2, 2]
+    for c in (c for row in rows for c in row):
+        assert c.text == "1 + 1 = 2" and c.tokens == 7 and c.top_logprobs is None
+        assert c.logprobs == (-0.1, -0.2, -0.3, -0.4, -0.5) and c.offsets == (0, 1, 3, 5, 7)  # "\n", "more" cut
+
+    def chat(body):
+        content = body["messages"][0]["content"]
+        lp = CHAT_LOGPROBS if content != "null" else {"content": [{**CHAT_LOGPROBS["content"][0], "logprob": None}]
+                                                                  + CHAT_LOGPROBS["content"][1:]}
+        return {"choices": [{"index": 0, "message": {"content": "1 + 1 = 2\nmore"}, "logprobs": lp}]}
+
+    with _canned_server(chat) as (url, bodies):
+        gen = OpenAIGenerator(url, "m", mode="chat")
+        (c,), = gen.complete(["Q"], stop=["\n"], logprobs=True)
+        assert bodies[-1]["logprobs"] is True and "top_logprobs" not in bodies[-1]
+        assert c.logprobs == (-0.1, -0.2, -0.3, -0.4, -0.5) and c.offsets == (0, 1, 3, 5, 7) and c.top_logprobs is None
+        (c,), = gen.complete(["Q"], stop=["\n"], logprobs=True, top_logprobs=1)
+        assert bodies[-1]["top_logprobs"] == 1 and c.top_logprobs[4] == {" 2": -0.5} and len(c.top_logprobs) == 5
+        (c,), = gen.complete(["null"], stop=["\n"], logprobs=True)
+        assert c.logprobs is None and c.offsets == (0, 1, 3, 5, 7)  # one token's is missing: never made up
+
+
+def test_logprobs_are_none_when_the_server_sends_none():
+    def bare(body):
+        key = "message" if "messages" in body else "text"
+        return {"choices": [{"index": 0, key: {"content": "no logprobs"} if key == "message" else "no logprobs"}]}
+
+    for mode in ("completions", "chat"):
+        with _canned_server(bare) as (url, bodies):
+            (c,), = OpenAIGenerator(url, "m", mode=mode).complete(["Q"], logprobs=True)
+        assert bodies[0]["logprobs"] in (0, True) and c.text == "no logprobs"
+        assert c.logprobs is None and c.top_logprobs is None and c.offsets is None
 
 
 def test_n_samples_and_stop_cut_when_the_server_honours_n():
@@ -221,6 +308,15 @@ def test_bundled_policy_solves_stepwise_over_http(server, model_dir):
         steps.append(step.strip())
     result = check(problem, steps)
     assert len(result.steps) == len(steps) and result.final_answer is not None
+
+
+def test_transformers_serve_sends_no_logprobs_so_none_are_reported(server, model_dir):
+    """``transformers serve`` ignores ``logprobs``: the text comes back and the log-probs are None, in both modes."""
+    for mode in ("completions", "chat"):
+        gen = OpenAIGenerator(server, str(model_dir), mode=mode, timeout=60, max_retries=1, concurrency=1,
+                              server_stop=model_dir != BUNDLED_POLICY)
+        (c,), = gen.complete(["Step 1: 12 + 7 = 19."], max_tokens=6, temperature=0, logprobs=True)
+        assert isinstance(c.text, str) and c.logprobs is None and c.offsets is None
 
 
 def test_real_server_errors_are_reported(server):

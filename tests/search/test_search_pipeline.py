@@ -33,8 +33,11 @@ def test_search_cli_reports_accuracy_and_compute_per_method_and_n(prm, tmp_path,
     records = [json.loads(line) for line in (tmp_path / "s" / "search.jsonl").read_text().splitlines()]
     assert len(records) == 4 * 3 * 2
     bon4 = [r for r in records if r["method"] == "best-of-n" and r["n"] == 4]
-    assert all(len(r["candidates"]) == 4 and all(len(c["scores"]) == len(c["steps"]) for c in r["candidates"])
-               for r in bon4)
+    # every candidate is scored, unless all 4 are one solution: then no score can change the pick
+    assert all(len(r["candidates"]) == 4 for r in bon4)
+    assert all(all(len(c["scores"]) == (len(c["steps"]) if len({tuple(d["steps"]) for d in r["candidates"]}) > 1 else 0)
+                   for c in r["candidates"]) for r in bon4)
+    assert any(len({tuple(c["steps"]) for c in r["candidates"]}) > 1 for r in bon4)
     # the answers are graded against the problems' own
     assert all(r["correct"]["majority"] == (r["picks"]["majority"] == r["answer"]) for r in bon4)
 
@@ -56,8 +59,10 @@ def test_quickstart_small_runs_every_stage_and_writes_the_report(tmp_path):
                                    n=(1, 2), k=2, epochs=1, verifier_problems=3, verifier_ks=(1,)), log=lines.append)
     assert [line.split("]")[0] for line in lines if line.startswith("[")] == [f"[{k}/6" for k in range(1, 7)]
     assert summary["labels"]["quality"]["solutions"] == 24
-    assert set(summary["search"]) == {"best-of-n", "beam"}
+    assert set(summary["search"]) == {"best-of-n", "beam", "particle-filtering"}
+    assert 0.0 <= summary["search"]["best-of-n"]["2"]["self-certainty"] <= 1.0  # the PRM-free pick, next to the PRM's
     report = (tmp_path / "q" / "report.html").read_text()
+    assert "self-certainty Best-of-N (no PRM)" in report
     assert report.count("<svg") == 2 and "first error" in report and "hsl(" in report
     assert "generative verifier, K=1" in summary["verifiers"] and "against a generative verifier" in report
     from prmkit.sandbox import available

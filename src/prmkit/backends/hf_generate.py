@@ -85,16 +85,33 @@ class _InverseCDFSample(LogitsProcessor):
 
 
 class _CaptureTopK(LogitsProcessor):
-    """Records the ``k`` most likely tokens and their log-probabilities at every step, from the model's raw
-    logits (temperature 1, before any sampling), and passes the scores on unchanged."""
+    """Records the ``k`` most likely tokens and their log-probabilities at every step (``k > 0``) and the
+    log-probability of each sampled token (``sampled``), from the model's raw logits (temperature 1, before any
+    sampling), and passes the scores on unchanged. A step's sampled token is known at the next call (the last
+    column of ``input_ids``), so only the previous step's log-softmax is kept; ``finish`` reads the last one."""
 
-    def __init__(self, k: int) -> None:
-        self.k, self.steps = k, []
+    def __init__(self, k: int, sampled: bool = False) -> None:
+        self.k, self.steps, self.sampled, self.chosen = k, [], sampled, []
+        self._previous: Optional[torch.Tensor] = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        top = scores.float().log_softmax(-1).topk(min(self.k, scores.shape[-1]), dim=-1)
-        self.steps.append((top.values.cpu(), top.indices.cpu()))
+        logp = scores.float().log_softmax(-1)
+        if self.k > 0:
+            top = logp.topk(min(self.k, scores.shape[-1]), dim=-1)
+            self.steps.append((top.values.cpu(), top.indices.cpu()))
+        if self.sampled:
+            self._take(input_ids[:, -1])
+            self._previous = logp
         return scores
+
+    def _take(self, tokens: torch.Tensor) -> None:
+        if self._previous is not None:
+            self.chosen.append(self._previous.gather(-1, tokens.view(-1, 1).to(self._previous.device))[:, 0].cpu())
+            self._previous = None
+
+    def finish(self, last_tokens: torch.Tensor) -> None:
+        """The last generated column: the sampled tokens of the final step."""
+        self._take(last_tokens)
 
 
 class HFGenerator:
@@ -162,10 +179,10 @@ class HFGenerator:
 
     def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
-                 top_logprobs: int = 0) -> list[list[Completion]]:
-        """As ``generate``, with each completion's finish reason, token count and (``top_logprobs > 0``) the
-        log-probabilities of the ``top_logprobs`` likeliest tokens at each position, from the raw logits (the
-        same samples as ``generate``: recording them draws no random numbers)."""
+                 top_logprobs: int = 0, logprobs: bool = False) -> list[list[Completion]]:
+        """As ``generate``, with each completion's finish reason, token count, (``top_logprobs > 0``) the
+        log-probabilities of the ``top_logprobs`` likeliest tokens at each position and (``logprobs``) the sampled
+        token's, from the raw logits (the same samples as ``generate``: recording them draws no random numbers)."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
         encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
         if any(not e for e in encoded):
@@ -178,14 +195,16 @@ class HFGenerator:
         for start in range(0, len(rows), self.max_batch_size):
             batch = rows[start: start + self.max_batch_size]
             sampler = _InverseCDFSample(temperature, generator) if temperature > 0 else None
-            done = self._generate_batch([encoded[i] for i, _ in batch], stop, max_tokens, sampler, top_logprobs)
+            done = self._generate_batch([encoded[i] for i, _ in batch], stop, max_tokens, sampler, top_logprobs,
+                                        logprobs)
             for (i, k), completion in zip(batch, done):
                 out[i][k] = completion
         return out
 
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[list[int]], stop: list[str], max_tokens: int,
-                        sampler: Optional[_InverseCDFSample], top_logprobs: int = 0) -> list[Completion]:
+                        sampler: Optional[_InverseCDFSample], top_logprobs: int = 0,
+                        logprobs: bool = False) -> list[Completion]:
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -195,7 +214,7 @@ class HFGenerator:
                 mask[b, width - len(p):] = 1
         # do_sample=False always: the sampler (if any) has drawn the token and leaves it the only finite
         # score for generate's argmax; the model's own sampling defaults (top_k, top_p, ...) stay off
-        capture = _CaptureTopK(top_logprobs) if top_logprobs > 0 else None
+        capture = _CaptureTopK(top_logprobs, logprobs) if top_logprobs > 0 or logprobs else None
         processors = [p for p in (capture, sampler) if p is not None]
         ids = ids.to(self.device)
         sequences = self.model.generate(
@@ -204,6 +223,8 @@ class HFGenerator:
             temperature=None, top_k=None, top_p=None,
             logits_processor=LogitsProcessorList(processors) if processors else None,
             stopping_criteria=StoppingCriteriaList([_StopInCompletion(self.tokenizer, stop, ids)]) if stop else None)
+        if capture is not None and logprobs and sequences.shape[1] > width:
+            capture.finish(sequences[:, -1])
         rows, ended = [], []
         for row in sequences[:, width:].tolist():
             end = next((j for j, t in enumerate(row) if t in self.eos_ids), None)
@@ -219,16 +240,19 @@ class HFGenerator:
             hit = stop_hit(text, stop)
             cut = cut_at_stop(text, stop)
             finish = "stop" if ended[b] or hit is not None or len(row) < max_tokens else "length"
-            top = offsets = None
+            top = offsets = chosen = None
             if capture is not None:
                 # where each token starts in the text: the length of the text its predecessors decode to
                 starts = [len(t) for t in decode_after(self.tokenizer, [context[b]] * len(row),
                                                        [row[:j] for j in range(len(row))])]
                 keep = [j for j in range(len(row)) if starts[j] < len(cut)]
-                top = tuple({self._piece(int(t)): float(v) for v, t in zip(*(x[b].tolist() for x in capture.steps[j]))}
-                            for j in keep)
+                if top_logprobs > 0:
+                    top = tuple({self._piece(int(t)): float(v)
+                                 for v, t in zip(*(x[b].tolist() for x in capture.steps[j]))} for j in keep)
+                if logprobs:
+                    chosen = tuple(float(capture.chosen[j][b]) for j in keep)
                 offsets = tuple(starts[j] for j in keep)
-            out.append(Completion(cut, finish, hit, len(row), top, offsets))
+            out.append(Completion(cut, finish, hit, len(row), top, offsets, chosen))
         return out
 
     def _piece(self, token_id: int) -> str:

@@ -117,12 +117,13 @@ class OpenAIGenerator:
 
     def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
-                 top_logprobs: int = 0) -> list[list[Completion]]:
-        """As ``generate``, with finish reasons and, when ``top_logprobs > 0`` and the server returns them
-        (vLLM, OpenAI; ``transformers serve`` does not), the log-probabilities of the likeliest tokens."""
+                 top_logprobs: int = 0, logprobs: bool = False) -> list[list[Completion]]:
+        """As ``generate``, with finish reasons and, when asked (``top_logprobs > 0``, ``logprobs``) and the server
+        returns them (vLLM, OpenAI; ``transformers serve`` does not), the log-probabilities of the likeliest
+        tokens and of each sampled token."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
         params = dict(max_tokens=max_tokens, temperature=temperature, stop=(stop or None) if self.server_stop else None,
-                      top_logprobs=top_logprobs)
+                      top_logprobs=top_logprobs, logprobs=logprobs)
         out: list[list[dict]] = [[] for _ in prompts]
         with ThreadPoolExecutor(self.concurrency) as pool:
             ask = n if self.supports_n is not False else 1
@@ -136,34 +137,42 @@ class OpenAIGenerator:
                                                     **params), todo)
             for (i, _), choices in zip(todo, more):
                 out[i].extend(choices[:1])
-        return [[self._completion(c, stop) for c in row] for row in out]
+        return [[self._completion(c, stop, top_logprobs, logprobs) for c in row] for row in out]
 
-    def _completion(self, choice: dict, stop: list[str]) -> Completion:
+    def _completion(self, choice: dict, stop: list[str], top_logprobs: int = 0, logprobs: bool = False) -> Completion:
         """A choice as a ``Completion``: cut at the stop here, finish "length" only if the server says so and
-        no stop string was reached, log-probs from either endpoint's shape (``logprobs.top_logprobs`` of
-        completions, ``logprobs.content[].top_logprobs`` of chat)."""
+        no stop string was reached, log-probs from either endpoint's shape (completions: ``logprobs.tokens``,
+        ``.top_logprobs``, ``.token_logprobs``; chat: ``logprobs.content[]`` with ``.token``, ``.top_logprobs``,
+        ``.logprob``). Each asked-for list covers every token before the cut, or is None: a partial one would
+        misplace tokens against ``offsets`` or make up a certainty."""
         raw = (choice.get("message") or {}).get("content") or "" if self.mode == "chat" else choice.get("text") or ""
         hit, text = stop_hit(raw, stop), cut_at_stop(raw, stop)
         finish = "length" if hit is None and choice.get("finish_reason") == "length" else "stop"
-        logprobs = choice.get("logprobs") or {}
-        if self.mode == "chat" and logprobs.get("content"):
-            tokens = [t.get("token", "") for t in logprobs["content"]]
-            tops = [{a["token"]: a["logprob"] for a in t.get("top_logprobs") or []} for t in logprobs["content"]]
-        elif logprobs.get("tokens") is not None:
-            tokens, tops = logprobs["tokens"], [dict(t or {}) for t in logprobs.get("top_logprobs") or []]
+        lp = choice.get("logprobs") or {}
+        if self.mode == "chat" and lp.get("content"):
+            tokens = [t.get("token", "") for t in lp["content"]]
+            tops = [{a["token"]: a["logprob"] for a in t.get("top_logprobs") or []} for t in lp["content"]]
+            chosen = [t.get("logprob") for t in lp["content"]]
+        elif lp.get("tokens") is not None:
+            tokens, tops = lp["tokens"], [dict(t or {}) for t in lp.get("top_logprobs") or []]
+            chosen = list(lp.get("token_logprobs") or [])
         else:
             return Completion(text, finish, hit, len(raw.split()))
         offsets, at = [], 0
         for t in tokens:
             offsets.append(at)
             at += len(t)
-        keep = [j for j, o in enumerate(offsets) if o < len(text) and j < len(tops)]
-        return Completion(text, finish, hit, len(tokens), tuple(tops[j] for j in keep), tuple(offsets[j] for j in keep))
+        kept = [j for j, o in enumerate(offsets) if o < len(text)]
+        top = tuple(tops[j] for j in kept) if top_logprobs > 0 and len(tops) >= len(kept) else None
+        sampled = None
+        if logprobs and len(chosen) >= len(kept) and all(isinstance(chosen[j], (int, float)) for j in kept):
+            sampled = tuple(float(chosen[j]) for j in kept)
+        return Completion(text, finish, hit, len(tokens), top, tuple(offsets[j] for j in kept), sampled)
 
     # ----------------------------------------------------------------- HTTP
 
     def payload(self, prompt: str, *, n: int, seed: Optional[int], max_tokens: int, temperature: float,
-                stop: Optional[list[str]], top_logprobs: int = 0) -> dict[str, Any]:
+                stop: Optional[list[str]], top_logprobs: int = 0, logprobs: bool = False) -> dict[str, Any]:
         """The JSON body of one request (``n`` is left out when 1, for servers that reject it)."""
         body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature}
         if self.mode == "chat":
@@ -176,8 +185,10 @@ class OpenAIGenerator:
             body["stop"] = stop
         if seed is not None:
             body["seed"] = seed
-        if top_logprobs:
-            body.update({"logprobs": True, "top_logprobs": top_logprobs} if self.mode == "chat" else {"logprobs": top_logprobs})
+        if self.mode == "chat" and (top_logprobs or logprobs):
+            body.update({"logprobs": True, **({"top_logprobs": top_logprobs} if top_logprobs else {})})
+        elif top_logprobs or logprobs:  # completions' logprobs=0 still returns each sampled token's (token_logprobs)
+            body["logprobs"] = max(top_logprobs, 0)
         return body
 
     def request(self, prompt: str, **params: Any) -> list[dict]:

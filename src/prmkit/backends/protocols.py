@@ -65,6 +65,11 @@ class Completion:
         top_logprobs: per generated token (up to the cut), the log-probabilities of the most likely tokens at
             that position, by token text; None when not asked for or the backend cannot give them.
         offsets: the character offset in ``text`` where each of those tokens starts.
+        logprobs: per generated token (the same tokens as ``offsets``: up to the cut at the stop string), the
+            log-probability of the token that was sampled, under the model's own distribution: the softmax of
+            the raw logits at temperature 1, not the temperature-scaled distribution it was drawn from (vLLM
+            and OpenAI report the same by default). Their mean is the policy's "self-certainty", a PRM-free
+            weight. None when not asked for or the backend cannot give them (never made up).
     """
 
     text: str
@@ -73,18 +78,20 @@ class Completion:
     tokens: int = 0
     top_logprobs: Optional[tuple[dict[str, float], ...]] = None
     offsets: Optional[tuple[int, ...]] = None
+    logprobs: Optional[tuple[float, ...]] = None
 
 
 @runtime_checkable
 class Completes(Protocol):
-    """Optional for a ``Generator``: ``complete`` takes the arguments of ``generate`` and ``top_logprobs``
-    (how many alternatives to report per token; 0: none) and returns ``Completion`` objects, so a caller
-    knows whether a text was truncated and, where the backend can, how likely each token was. The HF,
-    OpenAI-compatible and vLLM generators have it; a generator without it works wherever only text is needed."""
+    """Optional for a ``Generator``: ``complete`` takes the arguments of ``generate``, ``top_logprobs``
+    (how many alternatives to report per token; 0: none) and ``logprobs`` (report each sampled token's
+    log-probability and offset) and returns ``Completion`` objects, so a caller knows whether a text was
+    truncated and, where the backend can, how likely each token was. The HF, OpenAI-compatible and vLLM
+    generators have it; a generator without it works wherever only text is needed."""
 
     def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
-                 top_logprobs: int = 0) -> list[list[Completion]]:
+                 top_logprobs: int = 0, logprobs: bool = False) -> list[list[Completion]]:
         ...
 
 

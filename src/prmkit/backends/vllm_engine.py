@@ -55,17 +55,19 @@ class VLLMGenerator:
 
     def complete(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
                  max_tokens: int = 256, temperature: float = 1.0, seed: Optional[int] = None,
-                 top_logprobs: int = 0) -> list[list[Completion]]:
-        """As ``generate``, with vLLM's finish reasons and (``top_logprobs > 0``) its per-token log-probs."""
+                 top_logprobs: int = 0, logprobs: bool = False) -> list[list[Completion]]:
+        """As ``generate``, with vLLM's finish reasons and (``top_logprobs > 0``, ``logprobs``) its per-token
+        log-probs: vLLM's ``logprobs=k`` gives the ``k`` likeliest and always the sampled token's."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
+        asked = {"logprobs": max(top_logprobs, 0)} if top_logprobs or logprobs else {}  # 0: the sampled token's only
         params = self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
-                                           seed=seed, **({"logprobs": top_logprobs} if top_logprobs else {}))
+                                           seed=seed, **asked)
         out = []
         for o in self.llm.generate(list(prompts), params, use_tqdm=False):
             row = []
             for c in sorted(o.outputs, key=lambda c: c.index):
                 text = cut_at_stop(c.text, stop)
-                top = offsets = None
+                top = offsets = sampled = None
                 if c.logprobs:
                     steps = [{lp.decoded_token: lp.logprob for lp in step.values()} for step in c.logprobs]
                     starts, at = [], 0
@@ -73,9 +75,12 @@ class VLLMGenerator:
                         starts.append(at)
                         at += len(step[token_id].decoded_token or "") if token_id in step else 0
                     keep = [j for j, a in enumerate(starts) if a < len(text)]
-                    top, offsets = tuple(steps[j] for j in keep), tuple(starts[j] for j in keep)
+                    top = tuple(steps[j] for j in keep) if top_logprobs else None
+                    offsets = tuple(starts[j] for j in keep)
+                    if logprobs and all(c.token_ids[j] in c.logprobs[j] for j in keep):  # vLLM always adds it
+                        sampled = tuple(float(c.logprobs[j][c.token_ids[j]].logprob) for j in keep)
                 finish = "length" if c.finish_reason == "length" else "stop"
                 row.append(Completion(text, finish, c.stop_reason if isinstance(c.stop_reason, str) else None,
-                                      len(c.token_ids), top, offsets))
+                                      len(c.token_ids), top, offsets, sampled))
             out.append(row)
         return out

@@ -83,20 +83,32 @@ def serve(
     body_timeout: float = typer.Option(_Serve.body_timeout, help="Seconds a client has to send its body (408 after)."),
     limit_concurrency: int = typer.Option(_Serve.limit_concurrency, help="Connections and requests at most (503 beyond)."),
     shutdown_timeout: float = typer.Option(_Serve.shutdown_timeout, help="Seconds SIGTERM waits for requests in flight."),
+    policy: Optional[str] = typer.Option(None, help="Generator (model folder, hub id, bundled-policy, http://.../v1): "
+                                         "adds OpenAI-compatible /v1/chat/completions and /v1/completions, searched "
+                                         "with the PRM when a request gives a 'budget'."),
+    template: str = typer.Option("{question}\\n", help="The policy's prompt around the question, escapes as in "
+                                 "--separator."),
+    max_budget: int = typer.Option(_Serve.max_budget, help="Largest search 'budget' (and 'n') of a request (422 beyond)."),
+    search_concurrency: int = typer.Option(_Serve.search_concurrency, help="Searches and generations running at once."),
+    search_queue: int = typer.Option(_Serve.search_queue, help="Searches that may wait for a free slot (429 beyond)."),
 ) -> None:
-    """Serve step rewards over HTTP: /v1/score, OpenRLHF /get_reward, vLLM-style /pooling, /health, /metrics."""
-    from ..server import load_scorer_for, parse_separator
+    """Serve step rewards over HTTP: /v1/score, OpenRLHF /get_reward, vLLM-style /pooling, /health, /metrics; with
+    --policy, PRM-guided search behind OpenAI's /v1/chat/completions and /v1/completions."""
+    from ..server import load_policy_for, load_scorer_for, parse_separator
     from ..server import serve as run_server
 
     try:
         config = _Serve(model=model, spec=spec, host=host, port=port, token=token, separator=parse_separator(separator),
                         max_batch_items=max_batch_items, max_wait_ms=max_wait_ms, max_request_bytes=max_request_bytes,
                         max_items=max_items, max_steps=max_steps, max_chars=max_chars, request_timeout=request_timeout,
-                        body_timeout=body_timeout, limit_concurrency=limit_concurrency, shutdown_timeout=shutdown_timeout)
+                        body_timeout=body_timeout, limit_concurrency=limit_concurrency, shutdown_timeout=shutdown_timeout,
+                        policy=policy, template=parse_separator(template), max_budget=max_budget,
+                        search_concurrency=search_concurrency, search_queue=search_queue)
         scorer = load_scorer_for(config)  # as `prmkit eval` does: a bad --model is one line, exit code 2
+        generator = load_policy_for(config)  # and so is a bad --policy
     except (ValueError, KeyError, OSError, ImportError) as e:
         fail(str(e).strip('"'))
-    run_server(config, scorer)
+    run_server(config, scorer, generator)
 
 
 @app.command("quickstart")

@@ -46,11 +46,14 @@ def parse_bytes(text: str) -> int:
 
 
 def print_summary(summary: dict) -> None:
-    table = Table("method", "N", "PRM pick", "PRM-weighted vote", "majority vote", "gen tokens", "PRM tokens", "s",
+    certain = any("self-certainty" in row for rows in summary["accuracy"].values() for row in rows.values())
+    table = Table("method", "N", "PRM pick", "PRM-weighted vote", "majority vote",
+                  *(["self-certainty", "certainty vote"] if certain else []), "gen tokens", "PRM tokens", "s",
                   box=box.SIMPLE, title=f"accuracy on {summary['problems']} problems (per problem: mean compute)")
     for method, rows in summary["accuracy"].items():
         for n, row in rows.items():
             table.add_row(method, n, f"{row['prm']:.3f}", f"{row['weighted']:.3f}", f"{row['majority']:.3f}",
+                          *([f"{row['self-certainty']:.3f}", f"{row['certainty-weighted']:.3f}"] if certain else []),
                           f"{row['generated_tokens']:,.0f}", f"{row['prm_tokens']:,.0f}", f"{row['seconds']:.2f}",
                           end_section=n == list(rows)[-1])
     out.print(table)
@@ -58,15 +61,24 @@ def print_summary(summary: dict) -> None:
 
 def search(
     data: str = typer.Argument(..., help="Problems with reference answers (any readable format; solutions are ignored)."),
-    model: str = typer.Option(..., "--model", "-m", help="PRM: model folder, hub id or pkg.mod:Class."),
+    model: str = typer.Option(..., "--model", "-m", help="PRM: model folder, hub id or pkg.mod:Class; "
+                              "'self-certainty' searches without one (the policy's own token log-probs)."),
     method: List[str] = typer.Option(["best-of-n", "beam"], "--method", help="best-of-n, early-rejection, beam, dvts, "
-                                     "mcts (repeat the option for several)."),
+                                     "mcts, particle-filtering, particle-gibbs (repeat the option for several)."),
     generator: str = typer.Option("bundled-policy", "--generator", help="Policy: model folder, hub id, bundled-policy "
                                   "or http://host:port/v1."),
     n: str = typer.Option("1,2,4,8,16", "--n", help="Comma-separated budgets N."),
     beam_width: int = typer.Option(4, help="Children per expanded node (beam, DVTS, MCTS)."),
     aggregate: Optional[str] = typer.Option(None, help="Step-score aggregation (default: min for Best-of-N and MCTS, "
                                             "last for beam and DVTS)."),
+    particle_weight: str = typer.Option("log-odds", help="Particle weights from the newest step's score: log-odds "
+                                        "or softmax."),
+    particle_temperature: float = typer.Option(1.0, help="Divides the particles' log-potentials."),
+    resample: str = typer.Option("systematic", help="Particle resampling: systematic or multinomial."),
+    ess_threshold: float = typer.Option(1.0, help="Resample when the effective sample size is below this share of N "
+                                        "(1: every step)."),
+    iterations: int = typer.Option(2, help="Particle Gibbs: filters of N / iterations particles."),
+    logprobs: bool = typer.Option(False, help="Record the policy's token log-probs and add the self-certainty picks."),
     spec: Optional[str] = typer.Option(None, help="PRM family, if the model folder carries none."),
     generator_option: Optional[List[str]] = typer.Option(None, "--generator-option", "-g", help="key=value."),
     temperature: float = typer.Option(0.8),
@@ -80,13 +92,16 @@ def search(
     seed: int = typer.Option(0),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write search.jsonl and summary.json here."),
 ) -> None:
-    """PRM-guided search (Best-of-N, early rejection, beam, DVTS, MCTS): accuracy of each pick and compute per N."""
+    """PRM-guided search (Best-of-N, early rejection, beam, DVTS, MCTS, particle filtering and Gibbs): accuracy of each
+    pick and compute per N."""
     from ..pipelines.search import SearchConfig, run
 
     try:
         config = SearchConfig(data=data, model=model, generator=generator, out=str(out_dir) if out_dir else None,
                               spec=spec, methods=tuple(method), n=tuple(int(k) for k in n.split(",")),
                               beam_width=beam_width, aggregate=aggregate, template=template, separator=separator,
+                              particle_weight=particle_weight, particle_temperature=particle_temperature,
+                              resample=resample, ess_threshold=ess_threshold, iterations=iterations, logprobs=logprobs,
                               temperature=temperature, max_step_tokens=max_step_tokens, max_steps=max_steps,
                               generator_options=parse_options(generator_option), limit=limit, seed=seed,
                               prm_cache_bytes=parse_bytes(prm_cache) if prm_cache is not None else None)

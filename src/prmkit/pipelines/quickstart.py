@@ -3,7 +3,8 @@
 ``run(QuickstartConfig(...))`` reads in order: sample policy solutions to unseen problems -> label their
 steps with Monte-Carlo rollouts (and measure the labels against the world's exact ones) -> train a PRM
 initialised from the policy on those labels -> evaluate it on a held-out ProcessBench-format set ->
-compare majority vote, PRM Best-of-N and PRM beam search at N = 1..16 -> score the same held-out
+compare majority vote, self-certainty Best-of-N (no PRM), PRM Best-of-N, beam search and particle filtering
+at N = 1..16 -> score the same held-out
 solutions with the bundled generative verifiers -> write ``OUT/report.html`` (accuracy vs N and vs
 compute, label quality, first-error F1, the PRM against the generative verifiers with the tokens each
 spent, solutions with every step coloured by its score). Every stage writes into ``OUT`` and a rerun reuses what is there.
@@ -108,9 +109,11 @@ def run(config: QuickstartConfig, log: Callable[[str], Any] = print, progress: A
                                           threshold_policy="calibrated", calibrate_on=str(files["cal"])))
     done()
 
-    done = stage(f"search: majority vote, PRM Best-of-N and beam search at N={','.join(map(str, config.n))}")
-    found = search.run(search.SearchConfig(data=str(files["search"]), model=str(prm), methods=("best-of-n", "beam"),
-                                           n=config.n, out=str(out / "search"), seed=config.seed),
+    done = stage("search: majority vote, self-certainty, PRM Best-of-N, beam search and particle filtering at "
+                 f"N={','.join(map(str, config.n))}")
+    found = search.run(search.SearchConfig(data=str(files["search"]), model=str(prm), out=str(out / "search"),
+                                           methods=("best-of-n", "beam", "particle-filtering"), n=config.n,
+                                           logprobs=True, seed=config.seed),
                        progress=progress and progress.search)
     done()
 

@@ -101,14 +101,20 @@ def _verifiers_html(rows: dict) -> str:
 def write_report(path: Path, summary: dict, scored: Sequence[tuple[Any, Any]]) -> Path:
     """Write the quickstart report to ``path`` (one HTML file)."""
     acc = summary["search"]
-    bon, beam = acc.get("best-of-n", {}), acc.get("beam", {})
+    bon, beam, pf = acc.get("best-of-n", {}), acc.get("beam", {}), acc.get("particle-filtering", {})
+    certain = {n: r["self-certainty"] for n, r in bon.items() if "self-certainty" in r}  # PRM-free
     curves = {"majority vote": [(int(n), r["majority"]) for n, r in bon.items()],
+              "self-certainty Best-of-N (no PRM)": [(int(n), v) for n, v in certain.items()],
               "PRM Best-of-N": [(int(n), r["prm"]) for n, r in bon.items()],
               "PRM-weighted vote": [(int(n), r["weighted"]) for n, r in bon.items()],
-              "PRM beam search": [(int(n), r["prm"]) for n, r in beam.items()]}
+              "PRM beam search": [(int(n), r["prm"]) for n, r in beam.items()],
+              "PRM particle filtering": [(int(n), r["prm"]) for n, r in pf.items()]}
     compute = {"majority vote": [(r["generated_tokens"], r["majority"]) for r in bon.values()],
                "PRM Best-of-N": [(r["generated_tokens"], r["prm"]) for r in bon.values()],
-               "PRM beam search": [(r["generated_tokens"], r["prm"]) for r in beam.values()]}
+               "PRM beam search": [(r["generated_tokens"], r["prm"]) for r in beam.values()],
+               "PRM particle filtering": [(r["generated_tokens"], r["prm"]) for r in pf.values()]}
+    curves = {k: v for k, v in curves.items() if v}
+    compute = {k: v for k, v in compute.items() if v}
     q = summary["labels"]["quality"]
     pb = summary["processbench"]
     largest = str(max(int(n) for n in bon)) if bon else None
@@ -118,9 +124,12 @@ def write_report(path: Path, summary: dict, scored: Sequence[tuple[Any, Any]]) -
     timing = ", ".join(f"{k}: {v:.0f} s" for k, v in summary["seconds"].items())
     headline = ""
     if largest:
+        nan = float("nan")
         headline = (f"<p class='big'>At N={largest}: PRM Best-of-N <b>{bon[largest]['prm']:.3f}</b>, PRM-weighted vote "
-                    f"<b>{bon[largest]['weighted']:.3f}</b>, beam search <b>{beam.get(largest, {}).get('prm', float('nan')):.3f}</b>, "
-                    f"majority vote <b>{bon[largest]['majority']:.3f}</b>.</p>")
+                    f"<b>{bon[largest]['weighted']:.3f}</b>, beam search <b>{beam.get(largest, {}).get('prm', nan):.3f}</b>, "
+                    f"particle filtering <b>{pf.get(largest, {}).get('prm', nan):.3f}</b>, "
+                    f"majority vote <b>{bon[largest]['majority']:.3f}</b>, self-certainty Best-of-N (no PRM) "
+                    f"<b>{certain.get(largest, nan):.3f}</b>.</p>")
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>prmkit quickstart report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child{{text-align:left}}
@@ -133,7 +142,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child{{
 <div class="plots">{svg_lines(curves, xlabel="N (candidates per problem)", ylabel="accuracy", log_x=True)}
 {svg_lines(compute, xlabel="generated tokens per problem", ylabel="accuracy", log_x=True)}</div>
 <table><tr><th>method</th>{header}</tr>{rows}</table>
-<p>{summary['config']['search_problems']} held-out problems. Best-of-N and majority vote share the same samples.</p>
+<p>{summary['config']['search_problems']} held-out problems. Best-of-N, majority vote and self-certainty share the same
+samples; self-certainty picks the candidate whose tokens the policy itself found likeliest (no PRM).</p>
 <h2>2. Step labels from Monte-Carlo rollouts</h2>
 <p>{summary['labels'].get('rollouts', 0):,} rollouts for {q['solutions']} solutions. Against the world's exact labels:
 first-error accuracy <b>{q['first_error_accuracy']:.3f}</b>, ProcessBench F1 <b>{q['f1']:.3f}</b>,

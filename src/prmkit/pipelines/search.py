@@ -21,13 +21,12 @@ from typing import Any, Callable, Optional
 from ..answers import grade
 from ..data import read
 from ..registry import resolve
-from ..search import SEARCHERS
-from ..search.primitives import StepPolicy
-from ..search.strategies import PICKS, SearchResult
+from ..search import DEFAULT_AGGREGATE, SEARCHERS
+from ..search.primitives import SELF_CERTAINTY, StepPolicy
+from ..search.strategies import CERTAINTY_PICKS, PICKS, SearchResult
 
 __all__ = ["SearchConfig", "run"]
 
-DEFAULT_AGGREGATE = {"best-of-n": "min", "early-rejection": "min", "beam": "last", "dvts": "last", "mcts": "min"}
 
 
 @dataclass
@@ -38,11 +37,16 @@ class SearchConfig:
         data: problems with reference answers (any readable format).
         generator: the policy (a model folder, hub id, ``bundled-policy`` or ``http://host:port/v1``).
         model: the PRM scorer (a model folder, hub id or ``pkg.mod:Class``); ``spec`` its family if needed.
+            ``self-certainty`` searches with no PRM: each step is scored by the policy's certainty in it.
         methods: names in ``prmkit.search.SEARCHERS``.
         n: the budgets N (candidates per problem; simulations for MCTS).
         beam_width: children per expanded node (beam, DVTS, MCTS).
         aggregate: step-score aggregation, default per method (``DEFAULT_AGGREGATE``).
         reject_after / keep: early rejection's scoring depth and surviving share.
+        particle_weight / particle_temperature / resample / ess_threshold / iterations: particle filtering and
+            Particle Gibbs (``prmkit.search.particles``).
+        logprobs: record the policy's token log-probs, so summaries add the ``self-certainty`` and
+            ``certainty-weighted`` picks (on with ``model="self-certainty"``).
         template / separator / temperature / max_step_tokens / max_steps / answer_style: the step policy.
         generator_options / scorer_options: passed to the backends (``device``, ``model=`` for servers...).
         prm_cache_bytes: the most bytes an incremental PRM's cached prefix states may hold (``HFStepScorer``'s
@@ -64,6 +68,12 @@ class SearchConfig:
     aggregate: Optional[str] = None
     reject_after: int = 2
     keep: float = 0.5
+    particle_weight: str = "log-odds"
+    particle_temperature: float = 1.0
+    resample: str = "systematic"
+    ess_threshold: float = 1.0
+    iterations: int = 2
+    logprobs: bool = False
     template: str = "{question}\n"
     separator: str = "\n"
     temperature: float = 0.8
@@ -84,6 +94,16 @@ class SearchConfig:
         if not self.n or any(k < 1 for k in self.n):
             raise ValueError(f"N values must be positive, got {self.n}")
         self.n = tuple(sorted(set(self.n)))
+        self.logprobs = self.logprobs or self.model == SELF_CERTAINTY
+        from ..search.particles import RESAMPLERS, WEIGHTS
+
+        if self.particle_weight not in WEIGHTS:
+            raise ValueError(f"particle_weight {self.particle_weight!r} is not one of {', '.join(WEIGHTS)}")
+        if self.resample not in RESAMPLERS:
+            raise ValueError(f"resample {self.resample!r} is not one of {', '.join(RESAMPLERS)}")
+        if not 0 <= self.ess_threshold <= 1 or not self.particle_temperature > 0 or self.iterations < 1:
+            raise ValueError("need 0 <= ess_threshold <= 1, particle_temperature > 0 and iterations >= 1; got "
+                             f"{self.ess_threshold}, {self.particle_temperature}, {self.iterations}")
         if self.prm_cache_bytes is not None and self.prm_cache_bytes < 0:
             raise ValueError(f"prm_cache_bytes must be >= 0, got {self.prm_cache_bytes}")
 
@@ -94,6 +114,11 @@ def _options(config: SearchConfig, method: str) -> dict:
         options["beam_width"] = config.beam_width
     if method == "early-rejection":
         options.update(reject_after=config.reject_after, keep=config.keep)
+    if method in ("particle-filtering", "particle-gibbs"):
+        options.update(weight=config.particle_weight, temperature=config.particle_temperature,
+                       resample=config.resample, ess_threshold=config.ess_threshold)
+    if method == "particle-gibbs":
+        options["iterations"] = config.iterations
     return options
 
 
@@ -115,8 +140,10 @@ def run(config: SearchConfig, progress: Optional[Callable[[str, int], Any]] = No
     policy = StepPolicy(load_generator(config.generator, **config.generator_options), template=config.template,
                         separator=config.separator, temperature=config.temperature,
                         max_step_tokens=config.max_step_tokens, max_steps=config.max_steps,
-                        answer_style=config.answer_style)
-    scorer = load_scorer(config.model, spec=config.spec, **config.scorer_options)
+                        answer_style=config.answer_style, logprobs=config.logprobs)
+    scorer = SELF_CERTAINTY if config.model == SELF_CERTAINTY else \
+        load_scorer(config.model, spec=config.spec, **config.scorer_options)
+    picks_made = PICKS + CERTAINTY_PICKS if config.logprobs else PICKS
     if hasattr(scorer, "incremental"):  # HF scorers: read only each candidate's new step
         scorer.incremental = True
     if config.prm_cache_bytes is not None and hasattr(scorer, "max_cache_bytes"):
@@ -141,7 +168,7 @@ def run(config: SearchConfig, progress: Optional[Callable[[str, int], Any]] = No
                 result = search(problem, policy, scorer, budget, seed=config.seed + 1000 * i, **_options(config, method))
                 for n in (config.n if sampled_once else [budget]):
                     r = _first(result, n, budget) if sampled_once else result
-                    picks = {p: r.pick(p) for p in PICKS}
+                    picks = {p: r.pick(p) for p in picks_made}
                     correct = {p: a is not None and grade(a, problem.answer) for p, a in picks.items()}
                     records.append({"problem": problem.id, "method": method, "n": n, "answer": problem.answer,
                                     "picks": picks, "correct": correct, "compute": r.compute.as_dict(),
@@ -150,18 +177,18 @@ def run(config: SearchConfig, progress: Optional[Callable[[str, int], Any]] = No
                 if step:
                     step()
     for rec in records:
-        row = table.setdefault(rec["method"], {}).setdefault(str(rec["n"]), {"problems": 0, **{p: 0 for p in PICKS},
+        row = table.setdefault(rec["method"], {}).setdefault(str(rec["n"]), {"problems": 0, **{p: 0 for p in picks_made},
                                                                               "generated_tokens": 0, "prm_tokens": 0,
                                                                               "seconds": 0.0})
         row["problems"] += 1
-        for p in PICKS:
+        for p in picks_made:
             row[p] += rec["correct"][p]
         for k in ("generated_tokens", "prm_tokens", "seconds"):
             row[k] += rec["compute"][k]
     for rows in table.values():
         for row in rows.values():
             count = row.pop("problems")
-            row.update({p: row[p] / count for p in PICKS})
+            row.update({p: row[p] / count for p in picks_made})
             row.update({k: row[k] / count for k in ("generated_tokens", "prm_tokens", "seconds")})
             row["problems"] = count
     settings = {**asdict(config), "generator_options": mask_secrets(config.generator_options),

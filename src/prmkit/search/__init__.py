@@ -11,6 +11,12 @@ SEARCHERS: dict[str, str] = {
     "beam": "prmkit.search.strategies:beam_search",
     "dvts": "prmkit.search.strategies:dvts",
     "mcts": "prmkit.search.strategies:mcts",
+    "particle-filtering": "prmkit.search.particles:particle_filtering",
+    "particle-gibbs": "prmkit.search.particles:particle_gibbs",
 }
 
-__all__ = ["SEARCHERS"]
+# how each strategy aggregates step scores unless told (``prmkit search --aggregate``); measured in docs/search.md
+DEFAULT_AGGREGATE: dict[str, str] = {"best-of-n": "min", "early-rejection": "min", "beam": "last", "dvts": "last",
+                                     "mcts": "min", "particle-filtering": "min", "particle-gibbs": "min"}
+
+__all__ = ["SEARCHERS", "DEFAULT_AGGREGATE"]

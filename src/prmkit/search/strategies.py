@@ -8,7 +8,8 @@ PRM-weighted vote, majority vote) is ``SearchResult.pick``, the same for every s
 * ``early_rejection``: ``n`` samples written to ``reject_after`` steps, scored mid-way; only the best
   ``keep`` share is finished (Early Rejection with Partial Reward Modeling, 2025).
 * ``beam_search``: ``n`` candidates per step; the best ``n / beam_width`` by PRM score are each
-  extended ``beam_width`` ways (Snell et al. 2024; search-and-learn's beam search).
+  extended ``beam_width`` ways (Snell et al. 2024). As in search-and-learn, finished candidates are set aside and
+  the surviving beams are refilled: they write ``n`` children in all at every step, until ``n`` have finished.
 * ``dvts``: ``n / beam_width`` independent subtrees, each keeping its single best of ``beam_width``
   children per step (Diverse Verifier Tree Search, Beeching et al. 2024).
 * ``mcts``: ``n`` simulations of UCT over steps, PRM scores as values (rStar-Math-style, without a
@@ -26,9 +27,10 @@ from ..metrics import cluster_answers
 from ..types import Problem
 from .primitives import Compute, Node, StepPolicy, node_answer, release_problem, score_nodes, select_topk
 
-__all__ = ["SearchResult", "best_of_n", "early_rejection", "beam_search", "dvts", "mcts", "PICKS"]
+__all__ = ["SearchResult", "best_of_n", "early_rejection", "beam_search", "dvts", "mcts", "PICKS", "CERTAINTY_PICKS"]
 
 PICKS = ("prm", "weighted", "majority")
+CERTAINTY_PICKS = ("self-certainty", "certainty-weighted")  # where the policy recorded token log-probs
 
 
 @dataclass
@@ -41,20 +43,26 @@ class SearchResult:
     answers: list[Optional[str]] = field(default_factory=list)
 
     def pick(self, how: str = "prm") -> Optional[str]:
-        """The chosen answer: ``prm`` (highest aggregated score), ``weighted`` (PRM-weighted vote) or
-        ``majority`` (self-consistency)."""
+        """The chosen answer: ``prm`` (highest aggregated score), ``weighted`` (PRM-weighted vote),
+        ``majority`` (self-consistency), and with token log-probs ``self-certainty`` (the candidate the policy
+        is most certain of, ``Node.certainty``) and ``certainty-weighted`` (a vote weighted by it)."""
         if not self.candidates:
             return None
-        values = [c.value(self.aggregate) for c in self.candidates]
-        if how == "prm":
+        certain = how in CERTAINTY_PICKS
+        values = [c.certainty() if certain else c.value(self.aggregate) for c in self.candidates]
+        if certain and any(v is None for v in values):
+            raise ValueError(f"pick {how!r} needs token log-probabilities: build the StepPolicy with logprobs=True")
+        if how in ("prm", "self-certainty"):
             return self.answers[argmax(values)]
         clusters = cluster_answers(self.answers)  # votes count equal answers together ("0.5" and "1/2")
-        if how == "weighted":
+        if how == "weighted" and all(v is None for v in values):  # nothing was scored (one distinct solution)
+            how = "majority"
+        if how in ("weighted", "certainty-weighted"):
             winner = weighted_vote(clusters, values)
         elif how == "majority":
             winner = majority_vote(clusters)
         else:
-            raise ValueError(f"unknown pick {how!r}; known: {', '.join(PICKS)}")
+            raise ValueError(f"unknown pick {how!r}; known: {', '.join(PICKS + CERTAINTY_PICKS)}")
         return None if winner is None else self.answers[winner]
 
 
@@ -69,8 +77,9 @@ def best_of_n(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, aggr
               seed: Optional[int] = None) -> SearchResult:
     compute = Compute()
     candidates = policy.complete(problem, [Node()], n, compute, seed)[0]
-    scored = score_nodes(scorer, problem, candidates, compute)
-    return _result(problem, scorer, scored, compute, aggregate, policy.answer_style)
+    if len({c.steps for c in candidates}) > 1:  # one solution, however often sampled, is picked without a PRM
+        candidates = score_nodes(scorer, problem, candidates, compute)
+    return _result(problem, scorer, candidates, compute, aggregate, policy.answer_style)
 
 
 def early_rejection(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, reject_after: int = 2,
@@ -93,8 +102,7 @@ def early_rejection(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *
 
 def _tree_search(problem: Problem, policy: StepPolicy, scorer: Any, n: int, beam_width: int, aggregate: str,
                  seed: Optional[int], subtrees: int) -> SearchResult:
-    """Beam search with ``subtrees`` independent groups (1: beam search; ``n // beam_width``: DVTS).
-    Each step expands every active beam ``beam_width`` ways and keeps the best ``n // beam_width`` of each
+    """``subtrees`` independent beam groups (DVTS: ``n // beam_width``, each keeping one beam). Each step expands every active beam ``beam_width`` ways and keeps the best ``n // beam_width`` of each
     group's children (by the PRM score of the newest step, ``aggregate="last"``, or the aggregate so far)."""
     compute = Compute()
     beam_width = min(beam_width, n)  # N below the width: N children of one beam
@@ -120,7 +128,23 @@ def _tree_search(problem: Problem, policy: StepPolicy, scorer: Any, n: int, beam
 
 def beam_search(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, beam_width: int = 4,
                 aggregate: str = "last", seed: Optional[int] = None) -> SearchResult:
-    return _tree_search(problem, policy, scorer, n, beam_width, aggregate, seed, subtrees=1)
+    compute = Compute()
+    beam_width = min(beam_width, n)
+    keep = max(1, n // beam_width)
+    beams, finished = [Node()], []
+    for depth in range(policy.max_steps):
+        if not beams or len(finished) >= n:
+            break
+        counts = [n // len(beams) + (i < n % len(beams)) for i in range(len(beams))]  # refill: n children in all
+        children = policy.expand_counts(problem, beams, counts, compute, None if seed is None else seed + depth)
+        scored = score_nodes(scorer, problem, [c for kids in children for c in kids], compute)
+        finished += [c for c in scored if c.done]
+        open_ = [c for c in scored if not c.done]
+        beams = [open_[i] for i in select_topk([c.value(aggregate) for c in open_], keep)]
+    if len(finished) < n:  # out of steps: the surviving beams count as they are
+        finished += beams
+    finished = [finished[i] for i in sorted(select_topk([c.value(aggregate) for c in finished], n))]
+    return _result(problem, scorer, finished, compute, aggregate, policy.answer_style)
 
 
 def dvts(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, beam_width: int = 4,

@@ -1,8 +1,9 @@
-"""``build_app`` wires the server together; ``serve`` loads the scorer and runs uvicorn.
+"""``build_app`` wires the server together; ``serve`` loads the scorer (and the policy) and runs uvicorn.
 
-The app is the guard (guard.py), the scoring routers (routes.py, openrlhf.py), ``/health`` and
-``/metrics``, and the handlers that give every error the one body shape of protocol.py. A new endpoint
-is a router over the same ``MicroBatcher``, included here; the guard needs no change.
+The app is the guard (guard.py), the scoring routers (routes.py, openrlhf.py), with a policy the
+OpenAI-compatible completions router (completions.py), ``/health`` and ``/metrics``, and the handlers that
+give every error the one body shape of protocol.py. A new endpoint is a router over the same
+``MicroBatcher``, included here; the guard needs no change.
 """
 
 from typing import Any, Optional
@@ -20,7 +21,7 @@ from .openrlhf import openrlhf_router
 from .protocol import HealthResponse, error
 from .routes import fail, scoring_router
 
-__all__ = ["build_app", "serve", "load_scorer_for"]
+__all__ = ["build_app", "serve", "load_scorer_for", "load_policy_for"]
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -35,13 +36,20 @@ def _validation_message(exc: RequestValidationError) -> str:
     return f"field '{where}': {first.get('msg', 'invalid')}"
 
 
-def build_app(scorer: Any, config: ServeConfig) -> Any:
-    """The FastAPI app over ``scorer`` (any ``StepScorer``)."""
+def build_app(scorer: Any, config: ServeConfig, policy: Optional[Any] = None) -> Any:
+    """The FastAPI app over ``scorer`` (any ``StepScorer``); with ``policy`` (any ``Generator``), also
+    ``/v1/chat/completions`` and ``/v1/completions``, whose searches share the scorer with the batcher."""
+    if policy is not None:
+        from .completions import SharedScorer, completions_router
+
+        scorer = SharedScorer(scorer)  # one scorer call at a time, whether the batcher's or a search's
     batcher = MicroBatcher(scorer, config.max_batch_items, config.max_wait_ms, timeout=config.request_timeout)
     metrics = Metrics(batcher)
     app = FastAPI(title="prmkit PRM server", version="1",
                   description="Step rewards over HTTP; every error is {\"error\": {\"message\", \"type\"}}.")
     routers = [scoring_router(config, batcher), openrlhf_router(config, batcher)]
+    if policy is not None:
+        routers.append(completions_router(config, policy, scorer))
     app.add_middleware(Guard, config=config, metrics=metrics, routers=[app.router, *routers])
 
     @app.exception_handler(RequestValidationError)
@@ -53,7 +61,7 @@ def build_app(scorer: Any, config: ServeConfig) -> Any:
         return fail(exc.status, str(exc))
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:  # 404, 405
         return JSONResponse(error(str(exc.detail), exc.status_code), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
@@ -90,12 +98,36 @@ def load_scorer_for(config: ServeConfig) -> Any:
     return load_scorer(config.model, spec=config.spec)
 
 
-def serve(config: ServeConfig, scorer: Optional[Any] = None) -> None:
-    """Run the server until interrupted (SIGTERM waits ``shutdown_timeout`` s for requests in flight)."""
+def load_policy_for(config: ServeConfig) -> Optional[Any]:
+    """``load_generator(config.policy)``, or None without a policy (a missing folder says "no such folder",
+    before any hub request).
+
+    Raises:
+        ValueError, KeyError, OSError, ImportError: a policy that cannot be loaded (the CLI prints one line).
+    """
+    import os
+
+    from ..backends import GENERATORS, LOCAL_MODELS, load_generator
+
+    name = config.policy
+    if name is None:
+        return None
+    known = name in GENERATORS or name in LOCAL_MODELS or ":" in name or name.startswith(("http://", "https://"))
+    if not known and not os.path.exists(name) and (name.startswith(("/", ".", "~")) or name.count("/") != 1):
+        raise ValueError(f"--policy {name}: no such folder")
+    return load_generator(name)
+
+
+def serve(config: ServeConfig, scorer: Optional[Any] = None, policy: Optional[Any] = None) -> None:
+    """Run the server until interrupted (SIGTERM waits ``shutdown_timeout`` s for requests in flight).
+    ``scorer`` and ``policy`` default to loading ``config.model`` and ``config.policy``."""
     import uvicorn
 
-    app = build_app(scorer if scorer is not None else load_scorer_for(config), config)
-    print(f"prmkit serve: {config.model} on http://{config.host}:{config.port} "
+    if policy is None:
+        policy = load_policy_for(config)
+    app = build_app(scorer if scorer is not None else load_scorer_for(config), config, policy)
+    with_policy = f" with the policy {config.policy or type(policy).__name__}" if policy is not None else ""
+    print(f"prmkit serve: {config.model}{with_policy} on http://{config.host}:{config.port} "
           f"({'bearer token required' if config.token else 'no token: loopback only'})", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False,
                 limit_concurrency=config.limit_concurrency, timeout_graceful_shutdown=config.shutdown_timeout)

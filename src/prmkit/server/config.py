@@ -54,6 +54,13 @@ class ServeConfig:
         body_timeout: seconds a client has to send the whole request body (408 after that).
         limit_concurrency: open connections and requests in flight at most (uvicorn answers 503 beyond).
         shutdown_timeout: seconds a SIGTERM waits for requests in flight before cancelling them.
+        policy: the generator (``load_generator``: a model folder, hub id, ``bundled-policy``, a server URL);
+            with one, ``/v1/chat/completions`` and ``/v1/completions`` answer, searched with the PRM when a
+            request names a ``budget`` (completions.py).
+        template: the policy's prompt, ``{question}`` replaced by the question (chat: the last user message).
+        max_budget: the largest ``budget`` (and ``n``) a request may ask for (422 beyond).
+        search_concurrency / search_queue: searches (and pass-through generations) running at once, each in
+            a worker thread, and how many more may wait for one; a request beyond them gets 429.
     """
 
     model: str
@@ -72,6 +79,11 @@ class ServeConfig:
     body_timeout: float = 15.0
     limit_concurrency: int = 1024
     shutdown_timeout: float = 10.0
+    policy: Optional[str] = None
+    template: str = "{question}\n"
+    max_budget: int = 64
+    search_concurrency: int = 1
+    search_queue: int = 8
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK and not self.token:
@@ -82,9 +94,18 @@ class ServeConfig:
         if not self.separator:
             raise ValueError("separator is empty: give the string that ends a step, e.g. '\\n' or ' ки'")
         for name in ("max_batch_items", "max_request_bytes", "max_items", "max_steps", "max_chars",
-                     "limit_concurrency"):
+                     "limit_concurrency", "max_budget", "search_concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.search_queue < 0:
+            raise ValueError(f"search_queue must be 0 or more, got {self.search_queue}")
+        try:
+            formatted = self.template.format(question="\0")
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
+            raise ValueError(f"template {self.template!r} is not a format string with only {{question}} in it "
+                             f"({type(e).__name__}: {e}); write literal braces as {{{{ and }}}}") from None
+        if "\0" not in formatted:
+            raise ValueError(f"template {self.template!r} has no {{question}}: the policy would never see the question")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be 0 or more, got {self.max_wait_ms:g}")
         for name in ("request_timeout", "body_timeout", "shutdown_timeout"):
