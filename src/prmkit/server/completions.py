@@ -33,7 +33,7 @@ from ..search import DEFAULT_AGGREGATE, SEARCHERS
 from ..search.primitives import StepPolicy, select_topk
 from ..search.strategies import SearchResult
 from ..types import Problem, Solution
-from .batching import ScoringError
+from .batching import ScoringError, _settle
 from .config import ServeConfig
 from .protocol import SEARCH_RESPONSES, ChatCompletionResponse, CompletionResponse, completion_models
 from .routes import fail
@@ -167,15 +167,6 @@ class _Pool:
             finally:
                 with self.lock:
                     self.admitted -= 1
-
-
-def _settle(future: asyncio.Future, result: Any, error: Optional[BaseException]) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
 
 
 def search_options(method: str) -> dict:
