@@ -210,11 +210,12 @@ class StepPolicy:
         return out
 
 
-def score_nodes(scorer: Any, problem: Problem, nodes: Sequence[Node], compute: Compute) -> list[Node]:
+def score_nodes(scorer: Any, problem: Problem, nodes: Sequence[Node], compute: Compute, final: bool = False) -> list[Node]:
     """The nodes with every step scored (one ``score`` call for those with unscored steps). PRM tokens are
     counted from the scorer's ``report["tokens"]`` when it keeps one (``HFStepScorer`` does; its incremental
     mode reads only the steps it has not seen). Nodes with the same steps (duplicate samples, particles that
-    wrote the same step) are scored once.
+    wrote the same step) are scored once. ``final``: nothing will extend these nodes and no prefix of theirs was
+    read (Best-of-N), so an incremental scorer reads them in its plain batched mode and caches no state.
 
     ``scorer`` ``"self-certainty"`` (``SELF_CERTAINTY``) needs no PRM: each step's score is the policy's certainty in
     it (``Node.certainty(step)``), so every strategy runs PRM-free on a ``StepPolicy(logprobs=True)``."""
@@ -229,7 +230,14 @@ def score_nodes(scorer: Any, problem: Problem, nodes: Sequence[Node], compute: C
     unique = list(dict.fromkeys(nodes[i].steps for i in todo))
     before = getattr(scorer, "report", {}).get("tokens", 0)
     started = time.perf_counter()
-    scores = scorer.score([problem] * len(unique), [Solution(steps) for steps in unique])
+    plain = final and getattr(scorer, "incremental", False) is True
+    if plain:
+        scorer.incremental = False
+    try:
+        scores = scorer.score([problem] * len(unique), [Solution(steps) for steps in unique])
+    finally:
+        if plain:
+            scorer.incremental = True
     compute.prm_seconds += time.perf_counter() - started
     compute.score_calls += 1
     compute.prm_tokens += getattr(scorer, "report", {}).get("tokens", 0) - before

@@ -78,7 +78,7 @@ def best_of_n(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, aggr
     compute = Compute()
     candidates = policy.complete(problem, [Node()], n, compute, seed)[0]
     if len({c.steps for c in candidates}) > 1:  # one solution, however often sampled, is picked without a PRM
-        candidates = score_nodes(scorer, problem, candidates, compute)
+        candidates = score_nodes(scorer, problem, candidates, compute, final=True)
     return _result(problem, scorer, candidates, compute, aggregate, policy.answer_style)
 
 
