@@ -95,15 +95,12 @@ class SearchConfig:
             raise ValueError(f"N values must be positive, got {self.n}")
         self.n = tuple(sorted(set(self.n)))
         self.logprobs = self.logprobs or self.model == SELF_CERTAINTY
-        from ..search.particles import RESAMPLERS, WEIGHTS
+        from ..search.particles import check_options
 
-        if self.particle_weight not in WEIGHTS:
-            raise ValueError(f"particle_weight {self.particle_weight!r} is not one of {', '.join(WEIGHTS)}")
-        if self.resample not in RESAMPLERS:
-            raise ValueError(f"resample {self.resample!r} is not one of {', '.join(RESAMPLERS)}")
-        if not 0 <= self.ess_threshold <= 1 or not self.particle_temperature > 0 or self.iterations < 1:
-            raise ValueError("need 0 <= ess_threshold <= 1, particle_temperature > 0 and iterations >= 1; got "
-                             f"{self.ess_threshold}, {self.particle_temperature}, {self.iterations}")
+        check_options(self.particle_weight, self.resample, self.particle_temperature)  # before any model loads
+        if not 0 <= self.ess_threshold <= 1 or self.iterations < 1:
+            raise ValueError(f"need 0 <= ess_threshold <= 1 and iterations >= 1; got {self.ess_threshold}, "
+                             f"{self.iterations}")
         if self.prm_cache_bytes is not None and self.prm_cache_bytes < 0:
             raise ValueError(f"prm_cache_bytes must be >= 0, got {self.prm_cache_bytes}")
 

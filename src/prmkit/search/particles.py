@@ -31,7 +31,7 @@ from .primitives import Compute, Node, StepPolicy, score_nodes
 from .strategies import SearchResult, _result
 
 __all__ = ["particle_filtering", "particle_gibbs", "effective_sample_size", "multinomial", "systematic",
-           "RESAMPLERS", "WEIGHTS"]
+           "RESAMPLERS", "WEIGHTS", "check_options"]
 
 _EPS = 1e-6
 
@@ -125,8 +125,7 @@ def _filter(problem: Problem, policy: StepPolicy, scorer: Any, n: int, compute: 
             fixed = 1 if reference is not None else 0  # the reference is never resampled away
             picks = list(range(fixed)) + draw(weights, n - fixed, rng)
             particles = [particles[j] for j in picks]
-            base = [_potential(p.scores[-1], weight, temperature) if p.scores and p.scores[-1] is not None else 0.0
-                    for p in particles]
+            base = [_newest(p, weight, temperature) or 0.0 for p in particles]
             log_w = [0.0] * n
     return particles, _normalise(log_w)
 
@@ -134,10 +133,14 @@ def _filter(problem: Problem, policy: StepPolicy, scorer: Any, n: int, compute: 
 def _reweigh(particles: list[Node], base: list[float], log_w: list[float], which: Sequence[int], weight: str,
              temperature: float) -> None:
     for i in which:
-        p = particles[i]
-        v = _potential(p.scores[-1], weight, temperature) if p.scores else None
+        v = _newest(particles[i], weight, temperature)
         if v is not None:
             log_w[i] = v - base[i]
+
+
+def _newest(particle: Node, weight: str, temperature: float) -> Optional[float]:
+    """The log-potential of the particle's newest step (None: no step scored)."""
+    return _potential(particle.scores[-1], weight, temperature) if particle.scores else None
 
 
 def particle_filtering(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, aggregate: str = "min",
@@ -145,7 +148,7 @@ def particle_filtering(problem: Problem, policy: StepPolicy, scorer: Any, n: int
                        ess_threshold: float = 1.0, seed: Optional[int] = None) -> SearchResult:
     """``n`` particles, resampled by their newest step's score when the effective sample size drops below
     ``ess_threshold * n`` (the default 1.0: at every step, as the paper does; docs/search.md measures 0.5)."""
-    _check(weight, resample, temperature)
+    check_options(weight, resample, temperature)
     compute = Compute()
     particles, _ = _filter(problem, policy, scorer, n, compute, random.Random(seed), seed, weight, temperature,
                            resample, ess_threshold)
@@ -158,7 +161,7 @@ def particle_gibbs(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *,
                    seed: Optional[int] = None) -> SearchResult:
     """``iterations`` filters of ``n // iterations`` particles (at least 1), each conditioned on a reference
     particle drawn by weight from the filter before; the candidates are all their final particles."""
-    _check(weight, resample, temperature)
+    check_options(weight, resample, temperature)
     compute, rng = Compute(), random.Random(seed)
     per = max(1, n // iterations)
     candidates: list[Node] = []
@@ -172,7 +175,8 @@ def particle_gibbs(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *,
     return _result(problem, scorer, candidates, compute, aggregate, policy.answer_style)
 
 
-def _check(weight: str, resample: str, temperature: float) -> None:
+def check_options(weight: str, resample: str, temperature: float) -> None:
+    """Raises ValueError for an unknown weight or resampling, or a temperature that is not above 0."""
     if weight not in WEIGHTS:
         raise ValueError(f"unknown particle weight {weight!r}; known: {', '.join(WEIGHTS)}")
     if resample not in RESAMPLERS:
