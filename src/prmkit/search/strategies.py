@@ -102,7 +102,8 @@ def early_rejection(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *
 
 def _tree_search(problem: Problem, policy: StepPolicy, scorer: Any, n: int, beam_width: int, aggregate: str,
                  seed: Optional[int], subtrees: int) -> SearchResult:
-    """``subtrees`` independent beam groups (DVTS: ``n // beam_width``, each keeping one beam). Each step expands every active beam ``beam_width`` ways and keeps the best ``n // beam_width`` of each
+    """``subtrees`` independent beam groups (DVTS: ``n // beam_width``, each keeping one beam). Each step expands
+    every active beam ``beam_width`` ways and keeps the best ``n // beam_width`` of each
     group's children (by the PRM score of the newest step, ``aggregate="last"``, or the aggregate so far)."""
     compute = Compute()
     beam_width = min(beam_width, n)  # N below the width: N children of one beam

@@ -218,21 +218,21 @@ class TextChoice(BaseModel):
     logprobs: None = None
 
 
-class ChatCompletionResponse(BaseModel):
+class _CompletionEnvelope(BaseModel):
+    """The fields both completion responses share."""
+
     id: str
+    created: int
+    model: str
+    usage: Usage
+    search: Optional[SearchInfo] = Field(None, description="present with a budget; null for a pass-through")
+
+
+class ChatCompletionResponse(_CompletionEnvelope):
     object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
     choices: list[ChatChoice]
-    usage: Usage
-    search: Optional[SearchInfo] = Field(None, description="present with a budget; null for a pass-through")
 
 
-class CompletionResponse(BaseModel):
-    id: str
+class CompletionResponse(_CompletionEnvelope):
     object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
     choices: list[TextChoice]
-    usage: Usage
-    search: Optional[SearchInfo] = Field(None, description="present with a budget; null for a pass-through")
