@@ -11,8 +11,10 @@ its_hub venv, on prmkit's policy and PRM through its_hub's two extension interfa
 * ``PrmkitPRM`` (``AbstractProcessRewardModel``) and ``PrmkitORM`` (``AbstractOutcomeRewardModel``, for
   ``BestOfN``): split each response into steps at the separator and score them with prmkit's ``HFStepScorer``,
   one ``score`` call per its_hub call, returning one aggregated score per response. its_hub hands the PRM whole
-  responses, so every call re-reads every prefix in full (``incremental=False``): the PRM tokens read are
-  ``scorer.report["tokens"]``, counted as prmkit counts its own.
+  responses, so every call re-reads every prefix in full (``incremental=False``), and each response is read in
+  full, the question too (``share_prefix=False``), as ``reward_hub``'s batched HF PRM (its Qwen2.5-Math-PRM path:
+  one padded batch of whole conversations) reads them: the PRM tokens read are ``scorer.report["tokens"]``,
+  counted as prmkit counts its own.
 
 Protocol: the driver writes a config line, then one job line per (method, N) on stdin; each gets one JSON line
 back on the process's original stdout (everything printed meanwhile goes to stderr). Only the standard library is
@@ -97,13 +99,15 @@ def build(cfg: dict):
         """What both reward-model adapters share: steps from responses, one ``score`` call, aggregation."""
 
         def __init__(self, scorer):
-            self.scorer, self.problem, self.how, self.calls = scorer, None, "min", 0
+            self.scorer, self.problem, self.how, self.calls, self.seconds = scorer, None, "min", 0, 0.0
 
         def responses(self, question: str, responses: list[str]) -> list[float]:
             assert question == self.problem.question, "its_hub asked about another question"
             solutions = [Solution(tuple(s.strip() for s in r.split(sep) if s.strip())) for r in responses]
             todo = [i for i, s in enumerate(solutions) if s.steps]
+            started = time.perf_counter()
             scored = self.scorer.score([self.problem] * len(todo), [solutions[i] for i in todo]) if todo else []
+            self.seconds += time.perf_counter() - started
             self.calls += bool(todo)
             values = [0.0] * len(responses)  # no step, or no step scored: ranks last, as prmkit's None does
             for i, s in zip(todo, scored):
@@ -140,6 +144,7 @@ def build(cfg: dict):
     scorer = load_scorer(cfg["prm"])
     if hasattr(scorer, "incremental"):
         scorer.incremental = False  # its_hub's design: the whole response, every call
+        scorer.share_prefix = False  # each response read in full, as reward_hub's batched HF PRM reads them
     lm = PrmkitLM(load_generator(cfg["generator"]))
     scoring = Scoring(scorer)
 
@@ -165,7 +170,7 @@ def build(cfg: dict):
         records = []
         for p in job["problems"]:
             problem = Problem(p["id"], p["question"])
-            scoring.problem, scoring.calls = problem, 0
+            scoring.problem, scoring.calls, scoring.seconds = problem, 0, 0.0
             lm.start(p["seed"])
             random.seed(p["seed"])  # ParticleFiltering resamples with the random module
             np.random.seed(p["seed"] % 2**32)
@@ -177,7 +182,8 @@ def build(cfg: dict):
             records.append({"id": p["id"], "text": result.the_one.get("content") or "",
                             "candidates": [r.get("content") or "" for r in result.responses],
                             "scores": [float(s) for s in getattr(result, "scores", getattr(result, "log_weights_lst", []))],
-                            "seconds": seconds, "prm_tokens": scorer.report["tokens"] - before,
+                            "seconds": seconds, "prm_seconds": scoring.seconds,
+                            "prm_tokens": scorer.report["tokens"] - before,
                             "generated_tokens": lm.generated_tokens, "generate_calls": lm.calls,
                             "score_calls": scoring.calls})
         return {"records": records}

@@ -20,8 +20,10 @@ policy tokens written, for both, and the ratios prmkit / its_hub.
   that calls prmkit's ``HFGenerator`` in process, one batched ``generate`` per its_hub call (and an orchestrator
   that passes ``BestOfN``'s batch through whole, where its_hub's default sends one request per candidate for a
   server to batch), and an ``AbstractProcessRewardModel`` / ``AbstractOutcomeRewardModel`` over the same PRM.
-  its_hub hands the PRM whole responses, so every call re-reads every prefix (``incremental=False``); the PRM
-  tokens counted are that scorer's ``report["tokens"]``, as on the prmkit side.
+  its_hub hands the PRM whole responses, so every call re-reads every prefix (``incremental=False``), and each
+  response is read in full, the question too, as reward_hub's batched HF PRM reads them (``share_prefix=False``;
+  prmkit's scorer reads the question one call's candidates share once); the PRM tokens counted are that scorer's
+  ``report["tokens"]``, and the PRM seconds the time in its ``score`` calls, as on the prmkit side.
 
 Why in-process and not ``transformers serve`` with its_hub's ``OpenAICompatibleLanguageModel``: the policy is a
 raw completion model whose prompt is ``question + "\\n" + steps``, while the OpenAI path sends chat messages, so a
@@ -38,12 +40,13 @@ Differences that remain, by each library's design (see ``--json`` for every cand
 ``N / kept`` candidates at the first step, and keeps finished paths in the beam where prmkit sets them aside;
 both particle filters resample at every step, its_hub's multinomially (``ParticleFiltering`` does not pass its
 ``resampling_method`` on), prmkit's systematically; neither library's best-of-n scores when all N samples are one
-solution, and prmkit scores a repeated sample once. Best-of-N's samples are the same on both sides (the same
+solution, and both score a repeated sample once. Best-of-N's samples are the same on both sides (the same
 seeded call); the script checks and prints it.
 
     .venv/bin/python benchmarks/search_vs_its_hub.py                       # 40 problems, all methods and budgets:
                                                                            # about 10 minutes on 2 cores (20 if busy)
     .venv/bin/python benchmarks/search_vs_its_hub.py --problems 5 --budgets 1,4 --json out.json
+    .venv/bin/python benchmarks/search_vs_its_hub.py --methods best-of-n --repeats 5  # steadier wall times
 
 The first run makes the venv (``--venv``, default ``.bench-venvs/its-hub-<version>``; reused when its pins
 match): about a minute from the local wheels. Logs go to ``--work`` (``runs/bench-search-vs-its-hub``).
@@ -208,7 +211,8 @@ def prmkit_side(prm: Path):
             records.append({"id": problem.id, "answer": result.pick("prm"),
                             "candidates": ["\n".join(node.steps) for node in result.candidates],
                             "scores": [node.value(result.aggregate) for node in result.candidates],
-                            "seconds": seconds, "prm_tokens": c.prm_tokens, "generated_tokens": c.generated_tokens,
+                            "seconds": seconds, "prm_seconds": c.prm_seconds, "prm_tokens": c.prm_tokens,
+                            "generated_tokens": c.generated_tokens,
                             "generate_calls": c.generate_calls, "score_calls": c.score_calls})
         return records
 
@@ -237,7 +241,7 @@ def summarise(records: list[dict], correct: list[bool]) -> dict:
 
     values = [float(c) for c in correct]
     return {"accuracy": sum(values) / len(values), "ci": list(bootstrap_ci(values)),
-            **{k: sum(r[k] for r in records) for k in ("seconds", "prm_tokens", "generated_tokens")}}
+            **{k: sum(r[k] for r in records) for k in ("seconds", "prm_seconds", "prm_tokens", "generated_tokens")}}
 
 
 def main() -> None:
@@ -252,6 +256,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED, help="problem i is searched with seed + 1000 * i")
     parser.add_argument("--venv", type=Path, help=f"the its_hub venv (default .bench-venvs/its-hub-{ITS_HUB_VERSION})")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-search-vs-its-hub", help="logs")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run every (method, N) this many times on each side, alternating, and keep each "
+                             "problem's fastest run: less machine noise in the wall times (the searches are seeded: "
+                             "the answers must repeat, and the script checks it)")
     parser.add_argument("--json", type=Path, help="write every result (and every candidate) here")
     args = parser.parse_args()
     budgets = sorted({int(b) for b in args.budgets.split(",")})
@@ -312,11 +320,18 @@ def main() -> None:
         for n in budgets:
             job = {"method": method, "n": n, "aggregate": DEFAULT_AGGREGATE.get(method, "min"),
                    "problems": [{"id": p.id, "question": p.question, "seed": s} for p, s in zip(problems, seeds)]}
-            order = ("prmkit", "its_hub") if cells % 2 == 0 else ("its_hub", "prmkit")  # neither side always first
-            cells += 1
-            got = {}
-            for name in order:
-                got[name] = prmkit_run(method, n, problems, seeds) if name == "prmkit" else side.run(job)
+            got: dict[str, list] = {}
+            for _ in range(max(1, args.repeats)):
+                order = ("prmkit", "its_hub") if cells % 2 == 0 else ("its_hub", "prmkit")  # neither side always first
+                cells += 1
+                for name in order:
+                    records = prmkit_run(method, n, problems, seeds) if name == "prmkit" else side.run(job)
+                    for kept, again in zip(got.setdefault(name, records), records):
+                        if again["candidates"] != kept["candidates"]:
+                            sys.exit(f"{name} {method} N={n}: problem {kept['id']} searched twice with one seed gave "
+                                     "other candidates; --repeats needs deterministic searches")
+                        kept["seconds"] = min(kept["seconds"], again["seconds"])
+                        kept["prm_seconds"] = min(kept["prm_seconds"], again["prm_seconds"])
             pk = [r["answer"] is not None and grade(r["answer"], by_id[r["id"]].answer) for r in got["prmkit"]]
             ih = [bool(r["text"].strip()) and grade(r["text"], by_id[r["id"]].answer) for r in got["its_hub"]]
             row = {"prmkit": summarise(got["prmkit"], pk), "its_hub": summarise(got["its_hub"], ih)}
@@ -337,16 +352,18 @@ def main() -> None:
         return f"{s['accuracy']:.3f} [{s['ci'][0]:.2f},{s['ci'][1]:.2f}]"
 
     head = (f"{'method':<18} {'N':>3}  {'accuracy prmkit':>21} {'accuracy its_hub':>21}  {'s prmkit':>8} "
-            f"{'s its_hub':>9} {'s ratio':>7}  {'PRM tok prmkit':>14} {'PRM tok its_hub':>15} {'tok ratio':>9}  "
-            f"{'gen tok prmkit':>14} {'gen tok its_hub':>15}")
-    print(f"\naccuracy with 95% bootstrap interval over {len(problems)} problems; wall seconds and tokens summed over "
-          f"them; ratios prmkit / its_hub")
+            f"{'s its_hub':>9} {'s ratio':>7}  {'PRM s ratio':>11}  {'PRM tok prmkit':>14} {'PRM tok its_hub':>15} "
+            f"{'tok ratio':>9}  {'gen tok prmkit':>14} {'gen tok its_hub':>15}")
+    print(f"\naccuracy with 95% bootstrap interval over {len(problems)} problems; wall seconds (each problem's "
+          f"fastest of {max(1, args.repeats)} run(s)), PRM scoring seconds and tokens summed over them; "
+          f"ratios prmkit / its_hub")
     print(head)
     print("-" * len(head))
     for (method, n), r in results.items():
         a, b = r["prmkit"], r["its_hub"]
         print(f"{method:<18} {n:>3}  {acc(a):>21} {acc(b):>21}  {a['seconds']:>8.1f} {b['seconds']:>9.1f} "
-              f"{ratio(a['seconds'], b['seconds']):>7}  {a['prm_tokens']:>14,} {b['prm_tokens']:>15,} "
+              f"{ratio(a['seconds'], b['seconds']):>7}  {ratio(a['prm_seconds'], b['prm_seconds']):>11}  "
+              f"{a['prm_tokens']:>14,} {b['prm_tokens']:>15,} "
               f"{ratio(a['prm_tokens'], b['prm_tokens']):>9}  {a['generated_tokens']:>14,} {b['generated_tokens']:>15,}")
     same = [(n, r["same_candidates"]) for (m, n), r in results.items() if m == "best-of-n"]
     if same:

@@ -34,8 +34,9 @@ def prm_folder(tiny_tokenizer, tiny_config_factory, tmp_path_factory):
 
 
 def _examples(n):
-    """``n`` distinct solutions of 1 to 5 steps of different lengths, so padding inside a chunk varies."""
-    return [Example(Problem(f"q{i}", f"Janet has {i} eggs and eats {i % 7}. How many are left?"),
+    """``n`` distinct solutions of 1 to 5 steps of different lengths, so padding inside a chunk varies; every four
+    share a question, which the scorer reads once for them (``share_prefix``)."""
+    return [Example(Problem(f"q{i}", f"Janet has {i // 4} eggs and eats {i // 4 % 7}. How many are left?"),
                     Solution([f"Step {k}: {i} - {k} = {i - k}." + " Check it again." * ((i + k) % 4)
                               for k in range(1 + i % 5)]))
             for i in range(n)]
@@ -45,6 +46,7 @@ def test_ray_scores_equal_the_local_files_bytes_in_input_order(ray_cluster, off_
     examples = _examples(200)  # 4 chunks of 64 (the last of 8) over 2 actors
     scorer = load_scorer(prm_folder, **CPU)
     local = list(score_examples(scorer, examples))
+    assert scorer.report["tokens"] < sum(len(scorer.encode(e.problem, e.solution.steps).input_ids) for e in examples)
     # the scorer pads inside a chunk, so other chunks give other last digits: equal files need the same chunks
     assert list(score_examples(scorer, examples, chunk_size=50)) != local
     sockets = []

@@ -115,6 +115,13 @@ def test_out_of_range_options_are_refused_in_one_line(world_file, tmp_path, prmk
         _config(world_file, tmp_path, max_tokens=0)
 
 
+@pytest.mark.parametrize("generator", ["/no/such/policy", "runs/a/b"])
+def test_a_missing_generator_folder_is_one_line_before_any_hub_request(world_file, tmp_path, prmkit_cli, generator):
+    result = prmkit_cli("annotate", "mc", world_file, "--generator", generator, "--out", tmp_path / "job", check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"error: generator {generator}: no such folder (nor a URL, a generator name or a hub id)\n"
+
+
 def test_the_report_is_written_through_a_temp_file_of_this_process(world_file, tmp_path, monkeypatch):
     replaced = []
     real = os.replace

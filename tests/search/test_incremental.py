@@ -24,7 +24,11 @@ def _scorers(spec_name, **kwargs):
         kwargs["reference"] = ref
     else:
         tok.add_tokens([spec.step_tag.strip()])
-        model = transformers.AutoModelForTokenClassification.from_pretrained(str(BUNDLED_POLICY), num_labels=2)
+        if spec.head == "lm_words":
+            model = transformers.AutoModelForCausalLM.from_pretrained(str(BUNDLED_POLICY))
+        else:
+            model = transformers.AutoModelForTokenClassification.from_pretrained(
+                str(BUNDLED_POLICY), num_labels=1 if spec.head == "value" else 2)
         model.resize_token_embeddings(len(tok))
     return HFStepScorer(model, tok, spec, **kwargs), HFStepScorer(model, tok, spec, incremental=True, **kwargs)
 
@@ -50,6 +54,35 @@ def test_incremental_scores_equal_full_rescoring(spec):
     assert inc.score([ex.problem], [Solution(sibling)])[0].values == pytest.approx(
         full.score([ex.problem], [Solution(sibling)])[0].values, abs=1e-4)
     assert inc.report["tokens"] - before < len(full.encode(ex.problem, sibling).input_ids) / 2
+
+
+@pytest.mark.parametrize("spec", ["prmkit", "prmkit-implicit", "prmkit-words", "prmkit-value"])
+def test_one_questions_solutions_read_the_tokens_they_share_once(spec):
+    """Best-of-N's candidates share at least the question: plain and incremental scoring read it once per call."""
+    alone, inc = _scorers(spec, share_prefix=False)
+    shared = HFStepScorer(alone.model, alone.tokenizer, alone.spec, reference=alone.reference)
+    inc.share_prefix = True
+    examples = world_examples(4, source="injected", seed=4)
+    first, second, third = (ex.problem for ex in examples[:3])
+    candidates = [ex.solution.steps for ex in examples] + [examples[0].solution.steps[:2]]
+    problems = [first] * len(candidates) + [second] * 2 + [third]
+    solutions = [Solution(c) for c in candidates] + [Solution(examples[1].solution.steps[:k]) for k in (1, 3)] + \
+        [examples[2].solution]
+    want = [s.values for s in alone.score(problems, solutions)]
+    for scorer in (shared, inc):
+        assert [s.values for s in scorer.score(problems, solutions)] == [pytest.approx(w, abs=1e-4) for w in want]
+    # what each group of one question's solutions shares is read once, the rest in full (the third is alone)
+    encoded = [alone.encode(p, s.steps) for p, s in zip(problems, solutions)]
+    saved = 0
+    for group in (encoded[: len(candidates)], encoded[len(candidates): -1]):
+        k = 0
+        while all(len(e.input_ids) > k + 1 and e.input_ids[k] == group[0].input_ids[k] for e in group):
+            k += 1
+        assert k >= len(alone.encode(first, ()).input_ids) - 1  # at least the question
+        saved += (len(group) - 1) * k
+    assert alone.report["tokens"] == sum(len(e.input_ids) for e in encoded)
+    assert shared.report["tokens"] == inc.report["tokens"] == alone.report["tokens"] - saved
+    assert saved > alone.report["tokens"] / 4  # 229 of 695 tokens with the prmkit spec
 
 
 # ----------------------------------------------------------------------------- bounded memory

@@ -163,6 +163,10 @@ def load_generator(name_or_path: str, **kwargs: Any) -> Generator:
         return OpenAIGenerator(name_or_path, **kwargs)
     if name_or_path in GENERATORS and name_or_path != "hf" or (":" in name_or_path and not os.path.exists(name_or_path)):
         return resolve(name_or_path, GENERATORS, "generator")(**kwargs)
+    path = model_path(name_or_path)
+    if not os.path.exists(path) and (path.startswith(("/", ".", "~")) or path.endswith("/") or path.count("/") > 1
+                                     or "\\" in path):
+        raise ValueError(f"generator {name_or_path}: no such folder (nor a URL, a generator name or a hub id)")
     from .hf_generate import HFGenerator
 
-    return HFGenerator.from_pretrained(model_path(name_or_path), **kwargs)
+    return HFGenerator.from_pretrained(path, **kwargs)

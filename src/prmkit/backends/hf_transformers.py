@@ -115,6 +115,37 @@ def _resolve_device(device: Any) -> torch.device:
     return torch.device(device)
 
 
+SHARE_MIN_TOKENS = 16  # the fewest tokens a shared prefix must save to be read as a row of its own
+_KNOWN = object()  # a step read before, inside the base prefix: the caller has its score
+
+
+def _common_prefix(rows: Sequence[list[int]]) -> int:
+    """Length of the longest common prefix of the token lists."""
+    first, n = rows[0], min(len(r) for r in rows)
+    for row in rows[1:]:
+        k = 0
+        while k < n and row[k] == first[k]:
+            k += 1
+        n = k
+    return n
+
+
+def _row(state: PrefixState, r: int, ids: list[int]) -> PrefixState:
+    """Row ``r`` of a batch ``state`` after reading, cut to the ``len(ids)`` tokens ``ids``: compact copies (a
+    view would keep the whole batch's tensor alive, uncounted), as a state to read on or to keep."""
+    end, last = len(ids), len(ids) - len(state.ids) - 1
+    layers = [(layer.keys[r: r + 1, :, :end].clone(), layer.values[r: r + 1, :, :end].clone())
+              for layer in state.past.layers]
+    out = PrefixState(list(ids), layers, [])
+    if state.ref_past is not None:  # the implicit PRM carries on from the last token's logits and q
+        out.ref_past = [(layer.keys[r: r + 1, :, :end].clone(), layer.values[r: r + 1, :, :end].clone())
+                        for layer in state.ref_past.layers]
+        out.last_logits = state.last_logits[r: r + 1, last].clone()
+        out.ref_last_logits = state.ref_last_logits[r: r + 1, last].clone()
+        out.q = state.q[r: r + 1, last].clone()
+    return out
+
+
 class HFStepScorer:
     """A ``StepScorer`` over any transformers model, driven by a ``PRMSpec``.
 
@@ -138,11 +169,15 @@ class HFStepScorer:
         max_cache_bytes (`int`, *optional*): the most bytes the cached states may hold (checked after every
             call; the least recently used go first, a state larger than the budget is not kept); defaults to
             ``default_cache_bytes(device)``: a quarter of free CUDA memory, or 1 GiB on CPU. 0 caches nothing.
+        share_prefix (`bool`, defaults to `True`): solutions of one question scored in one call (Best-of-N's
+            candidates, a reranking set, the first steps of a search) read the tokens they all share once, as
+            a row of their own, and the rest on top of its cache, when that saves ``SHARE_MIN_TOKENS`` tokens.
+            Scores equal reading each in full (tested to 1e-4); ``report["tokens"]`` counts what was read.
     """
 
     def __init__(self, model: Any, tokenizer: Any, spec: PRMSpec, *, max_batch_tokens: Optional[int] = None,
                  max_length: Optional[int] = None, overflow: str = "truncate", reference: Any = None,
-                 incremental: bool = False, max_cache_bytes: Optional[int] = None) -> None:
+                 incremental: bool = False, max_cache_bytes: Optional[int] = None, share_prefix: bool = True) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("HFStepScorer needs a fast tokenizer (character offsets)")
         if overflow not in ("truncate", "error"):
@@ -161,7 +196,7 @@ class HFStepScorer:
         if spec.step_tag.strip() and spec.template != "chat_turns":
             single_token_id(tokenizer, spec.step_tag.strip())  # the tag must be one token on its own
         self.report: Counter = Counter()
-        self.incremental = incremental
+        self.incremental, self.share_prefix = incremental, share_prefix
         self.max_cache_bytes = default_cache_bytes(self.device) if max_cache_bytes is None else max_cache_bytes
         self._states: OrderedDict = OrderedDict()  # (question, steps) -> (PrefixState, scores, bytes), LRU first
         self.cached_bytes = 0
@@ -278,12 +313,24 @@ class HFStepScorer:
         if self.incremental:
             return self._score_incremental(problems, solutions)
         encoded = [self.encode(p, s.steps) for p, s in zip(problems, solutions)]
-        self.report["tokens"] += sum(len(e.input_ids) for e in encoded)
         results: list[Optional[list[Optional[float]]]] = [None] * len(encoded)
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].input_ids))
-        for batch in self._batches(order, encoded):
-            for i, values in zip(batch, self.forward([encoded[i] for i in batch])):
-                results[i] = values
+        longest_first = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].input_ids))
+        by_question: dict[str, list[int]] = {}
+        for i in longest_first:
+            by_question.setdefault(problems[i].question, []).append(i)
+        # one question's solutions are batched together and may share its tokens; the others as they come
+        groups = [g for g in by_question.values() if len(g) > 1] if self.share_prefix else []
+        rest = [g[0] for g in by_question.values() if len(g) == 1] if self.share_prefix else longest_first
+        batches = [(b, True) for g in groups for b in self._batches(g, encoded)]
+        for batch, same_question in batches + [(b, False) for b in self._batches(rest, encoded)]:
+            items = [encoded[i] for i in batch]
+            if same_question and self._shared_length(items, 0):
+                values = self._read(items, PrefixState([], []))[0]
+            else:
+                values = self.forward(items)
+                self.report["tokens"] += sum(len(e.input_ids) for e in items)
+            for i, v in zip(batch, values):
+                results[i] = v
         return [StepScores(tuple(r), source=self.spec.name) for r in results]
 
     def _batches(self, order: list[int], encoded: list[Encoded]) -> list[list[int]]:
@@ -337,10 +384,11 @@ class HFStepScorer:
         """Scores reading only the tokens after each solution's longest prefix already scored; the solutions
         that extend the same prefix are read in one batch on top of its cache."""
         groups: dict[Any, list[tuple[int, Encoded]]] = {}
-        parents: dict[Any, tuple[PrefixState, list]] = {None: (PrefixState([], []), [])}
+        parents: dict[Any, tuple[PrefixState, list]] = {}
         for i, (problem, solution) in enumerate(zip(problems, solutions)):
             enc = self.encode(problem, solution.steps)
-            parent = None
+            parent = (problem.question, None)  # nothing cached: read from the start, with the question's others
+            parents.setdefault(parent, (PrefixState([], []), []))
             for k in range(len(solution.steps) - 1, 0, -1):
                 key = (problem.question, tuple(solution.steps[:k]))
                 hit = self._states.get(key)
@@ -352,47 +400,66 @@ class HFStepScorer:
         results: list[list[Optional[float]]] = [[] for _ in solutions]
         for parent, items in groups.items():
             base, known = parents[parent]
-            rows, start = len(items), len(base.ids)
-            state = PrefixState(base.ids, self._cache(base.past, rows),
-                                self._cache(base.ref_past, rows) if self.reference is not None else None)
-            if base.last_logits is not None:
-                state.last_logits = base.last_logits.expand(rows, -1)
-                state.ref_last_logits = base.ref_last_logits.expand(rows, -1)
-                state.q = base.q
-            new = [enc.input_ids[start:] for _, enc in items]
-            width = max(1, max(len(x) for x in new))
-            ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
-            for r, x in enumerate(new):  # right-padded: causal attention never reads the padding
-                ids[r, : len(x)] = torch.tensor(x, dtype=torch.long)
-            reads = [(r, j, p - start) for r, (_, enc) in enumerate(items)
-                     for j, p in enumerate(enc.read_positions) if p is not None and p >= start]
-            values = self._values(self.step_logits(
-                ids.to(self.device), None, torch.tensor([r for r, _, _ in reads], dtype=torch.long),
-                torch.tensor([c for _, _, c in reads], dtype=torch.long),
-                starts=torch.tensor([enc.start - start for _, enc in items]), state=state))
-            for i, _ in items:
-                steps = len(solutions[i].steps)
-                results[i] = list(known[:steps]) + [None] * (steps - len(known[:steps]))
-            for (r, j, _), v in zip(reads, values):
-                results[items[r][0]][j] = v
-            self.report["tokens"] += sum(len(x) for x in new)
-            layers = [(layer.keys, layer.values) for layer in state.past.layers]
-            ref_layers = [(layer.keys, layer.values) for layer in state.ref_past.layers] if state.ref_past else []
-            for r, ((i, enc), x) in enumerate(zip(items, new)):
-                if len(enc.input_ids) >= self.max_length or not x:
+            values, state = self._read([enc for _, enc in items], base)
+            for r, (i, enc) in enumerate(items):
+                results[i] = [(known[j] if j < len(known) else None) if v is _KNOWN else v
+                              for j, v in enumerate(values[r])]
+            start = len(state.ids)  # the base the rows were read on (the shared prefix, if one was read)
+            for r, (i, enc) in enumerate(items):
+                if len(enc.input_ids) >= self.max_length or len(enc.input_ids) <= start:
                     continue  # truncated (nothing extends it) or nothing new (its parent serves)
-                # copies, not views: a view would keep the whole batch's tensor alive, uncounted
-                end = start + len(x)
-                row = [(k[r: r + 1, :, :end].clone(), v[r: r + 1, :, :end].clone()) for k, v in layers]
-                ref_row = [(k[r: r + 1, :, :end].clone(), v[r: r + 1, :, :end].clone()) for k, v in ref_layers]
-                child = PrefixState(enc.input_ids, row, ref_row)
-                if self.reference is not None:  # the implicit PRM carries on from the last token's logits and q
-                    child.last_logits = state.last_logits[r: r + 1, len(x) - 1].clone()
-                    child.ref_last_logits = state.ref_last_logits[r: r + 1, len(x) - 1].clone()
-                    child.q = state.q[r: r + 1, len(x) - 1].clone()
-                self._store((problems[i].question, tuple(solutions[i].steps)), child, results[i])
+                self._store((problems[i].question, tuple(solutions[i].steps)), _row(state, r, enc.input_ids),
+                            results[i])
         self._evict()  # also when nothing was stored and the budget was lowered since the last call
         return [StepScores(tuple(r), source=self.spec.name) for r in results]
+
+    def _shared_length(self, items: Sequence[Encoded], done: int) -> int:
+        """How many leading tokens ``items`` share, if reading them once beyond the ``done`` already read saves
+        ``SHARE_MIN_TOKENS`` (and ``share_prefix`` is on); else 0. Every item keeps at least one token to read."""
+        if not self.share_prefix or len(items) < 2 or len({e.start for e in items}) > 1:
+            return 0
+        lcp = min(_common_prefix([e.input_ids for e in items]), min(len(e.input_ids) for e in items) - 1)
+        return lcp if (len(items) - 1) * (lcp - done) >= SHARE_MIN_TOKENS else 0
+
+    @torch.inference_mode()
+    def _read(self, items: Sequence[Encoded], base: PrefixState) -> tuple[list[list[Any]], PrefixState]:
+        """Read ``items`` (all extending ``base.ids``) on top of ``base``'s cache in one batch; per item its
+        scores aligned with ``read_positions`` (``_KNOWN`` for steps inside ``base``, ``None`` past
+        ``max_length``) and the state after reading (``ids`` the base read on, caches over every row).
+
+        With ``share_prefix``, tokens that all the items share beyond ``base`` (the question, when Best-of-N's
+        candidates are scored together) are read once, as one row, when that saves ``SHARE_MIN_TOKENS``."""
+        shared: dict[int, Optional[float]] = {}
+        lcp = self._shared_length(items, len(base.ids))
+        if lcp:
+            head = items[0].input_ids[:lcp]
+            at = sorted({p for e in items for p in e.read_positions if p is not None and len(base.ids) <= p < lcp})
+            values, state = self._read([Encoded(head, at, items[0].start)], base)
+            shared = dict(zip(at, values[0]))
+            base = _row(state, 0, head)
+        rows, start = len(items), len(base.ids)
+        state = PrefixState(base.ids, self._cache(base.past, rows),
+                            self._cache(base.ref_past, rows) if self.reference is not None else None)
+        if base.last_logits is not None:
+            state.last_logits = base.last_logits.expand(rows, -1)
+            state.ref_last_logits = base.ref_last_logits.expand(rows, -1)
+            state.q = base.q
+        new = [e.input_ids[start:] for e in items]
+        width = max(1, max(len(x) for x in new))
+        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        for r, x in enumerate(new):  # right-padded: causal attention never reads the padding
+            ids[r, : len(x)] = torch.tensor(x, dtype=torch.long)
+        reads = [(r, j, p - start) for r, e in enumerate(items)
+                 for j, p in enumerate(e.read_positions) if p is not None and p >= start]
+        flat = self._values(self.step_logits(
+            ids.to(self.device), None, torch.tensor([r for r, _, _ in reads], dtype=torch.long),
+            torch.tensor([c for _, _, c in reads], dtype=torch.long),
+            starts=torch.tensor([e.start - start for e in items]), state=state))
+        self.report["tokens"] += sum(len(x) for x in new)
+        out = [[None if p is None else shared.get(p, _KNOWN) for p in e.read_positions] for e in items]
+        for (r, j, _), v in zip(reads, flat):
+            out[r][j] = v
+        return out, state
 
     def _store(self, key: Any, state: PrefixState, scores: list) -> None:
         """Cache ``state``, then evict the least recently used until the states fit ``max_cache_bytes``."""

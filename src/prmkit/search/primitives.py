@@ -215,7 +215,8 @@ def score_nodes(scorer: Any, problem: Problem, nodes: Sequence[Node], compute: C
     counted from the scorer's ``report["tokens"]`` when it keeps one (``HFStepScorer`` does; its incremental
     mode reads only the steps it has not seen). Nodes with the same steps (duplicate samples, particles that
     wrote the same step) are scored once. ``final``: nothing will extend these nodes and no prefix of theirs was
-    read (Best-of-N), so an incremental scorer reads them in its plain batched mode and caches no state.
+    read (Best-of-N), so an incremental scorer reads them in its plain batched mode (where the candidates still read
+    the question they share once) and caches no state.
 
     ``scorer`` ``"self-certainty"`` (``SELF_CERTAINTY``) needs no PRM: each step's score is the policy's certainty in
     it (``Node.certainty(step)``), so every strategy runs PRM-free on a ``StepPolicy(logprobs=True)``."""
