@@ -42,6 +42,16 @@ def test_search_cli_reports_accuracy_and_compute_per_method_and_n(prm, tmp_path,
     assert all(r["correct"]["majority"] == (r["picks"]["majority"] == r["answer"]) for r in bon4)
 
 
+def test_a_prm_free_search_reads_no_prm_and_says_whose_pick_it_shows(tmp_path, prmkit_cli):
+    problems = tmp_path / "problems.jsonl"
+    write(world_examples(3, source="injected", seed=6), problems, "prmkit")
+    result = prmkit_cli("search", problems, "--model", "self-certainty", "--method", "best-of-n", "--n", "4",
+                        "--out", tmp_path / "s")
+    assert "certainty pick" in result.stdout and "PRM pick" not in result.stdout
+    row = json.loads((tmp_path / "s" / "summary.json").read_text())["accuracy"]["best-of-n"]["4"]
+    assert row["prm_tokens"] == 0 and row["generated_tokens"] > 0 and 0.0 <= row["prm"] <= 1.0
+
+
 def test_prm_cache_sizes_read_with_binary_units_and_bad_ones_raise():
     from prmkit.cli.search import parse_bytes
 

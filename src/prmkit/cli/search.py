@@ -47,7 +47,8 @@ def parse_bytes(text: str) -> int:
 
 def print_summary(summary: dict) -> None:
     certain = any("self-certainty" in row for rows in summary["accuracy"].values() for row in rows.values())
-    table = Table("method", "N", "PRM pick", "PRM-weighted vote", "majority vote",
+    scorer = "certainty" if summary.get("config", {}).get("model") == "self-certainty" else "PRM"  # who scored the steps
+    table = Table("method", "N", f"{scorer} pick", f"{scorer}-weighted vote", "majority vote",
                   *(["self-certainty", "certainty vote"] if certain else []), "gen tokens", "PRM tokens", "s",
                   box=box.SIMPLE, title=f"accuracy on {summary['problems']} problems (per problem: mean compute)")
     for method, rows in summary["accuracy"].items():
