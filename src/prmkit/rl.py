@@ -131,8 +131,9 @@ def step_end_tokens(tokenizer: Any, completion: str, separator: str = "\n") -> l
     return ends
 
 
-def dense_rewards(step_end_tokens: Sequence[int], rewards: Sequence[float], length: int) -> Any:
-    """A ``[length]`` float tensor of zeros with each step's reward on the step's last token.
+def dense_rewards(step_end_tokens: Sequence[int], rewards: Sequence[Optional[float]], length: int) -> Any:
+    """A ``[length]`` float tensor of zeros with each step's reward on the step's last token (a step with reward
+    None, which the PRM did not score, puts nothing there).
 
     Example:
         >>> dense_rewards([2, 5], [0.5, -1.0], 7).tolist()
@@ -146,32 +147,44 @@ def dense_rewards(step_end_tokens: Sequence[int], rewards: Sequence[float], leng
     for pos, r in zip(step_end_tokens, rewards):
         if not 0 <= pos < length:
             raise ValueError(f"step end {pos} is outside the {length} tokens")
-        out[pos] += r
+        if r is not None:
+            out[pos] += r
     return out
 
 
-def _score_texts(scorer: Any, questions: Sequence[str], texts: Sequence[str], separator: str) -> list[list[float]]:
+def _credited(scorer: Any, questions: Sequence[str], texts: Sequence[str], separator: str,
+              transform: Callable[[Sequence[float]], list[float]]) -> list[list[Optional[float]]]:
+    """Per text, one reward per step: ``transform`` over the steps the PRM scored, in their places. A step it gave
+    no score (past its ``max_length``, no verdict) stays None, never counted as 0."""
     from .types import Problem, Solution
 
     problems = [Problem(f"rl-{i}", q) for i, q in enumerate(questions)]
     solutions = [Solution(tuple(s for s in t.split(separator) if s.strip()) or (t,)) for t in texts]
-    return [[0.0 if v is None else v for v in s.values] for s in scorer.score(problems, solutions)]
+    out = []
+    for s in scorer.score(problems, solutions):
+        at = [k for k, v in enumerate(s.values) if v is not None]
+        rewards: list[Optional[float]] = [None] * len(s.values)
+        for k, r in zip(at, transform([s.values[k] for k in at]) if at else []):
+            rewards[k] = r
+        out.append(rewards)
+    return out
 
 
 def trl_reward_function(scorer: Any, *, separator: str = "\n", aggregate_how: str = "min",
-                        credit: str = "none", name: str = "prm") -> Callable[..., list[float]]:
-    """A TRL ``GRPOTrainer`` reward function: ``f(prompts, completions, **kwargs) -> list[float]``.
+                        credit: str = "none", name: str = "prm") -> Callable[..., list[Optional[float]]]:
+    """A TRL ``GRPOTrainer`` reward function: ``f(prompts, completions, **kwargs) -> list[float | None]``.
 
     Each completion is split into steps at ``separator``, scored by ``scorer`` against its prompt (text, or
-    the last user message of a conversation), transformed by ``CREDIT[credit]``, and aggregated.
+    the last user message of a conversation), transformed by ``CREDIT[credit]``, and aggregated over the steps
+    the PRM scored. A completion with no step scored gets ``None``, which TRL's GRPO reads as "no reward":
+    left out of its group's baseline, with advantage 0.
     """
     transform = CREDIT[credit]
 
-    def prm_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    def prm_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[Optional[float]]:
         questions = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        scores = _score_texts(scorer, questions, texts, separator)
-        return [aggregate(transform(s), aggregate_how) or 0.0 for s in scores]
+        return [aggregate(steps, aggregate_how) for steps in _credited(scorer, questions, texts, separator, transform)]
 
     prm_reward.__name__ = name
     return prm_reward
@@ -180,13 +193,18 @@ def trl_reward_function(scorer: Any, *, separator: str = "\n", aggregate_how: st
 def verl_compute_score(scorer: Any, *, separator: str = "\n", aggregate_how: str = "min",
                        credit: str = "none") -> Callable[..., dict]:
     """A verl ``compute_score(data_source, solution_str, ground_truth, extra_info=None)`` returning
-    ``{"score": aggregated reward, "step_rewards": [...]}``; the question is ``extra_info["question"]``."""
+    ``{"score": aggregated reward, "step_rewards": [...], "scored_steps": k}``; the question is
+    ``extra_info["question"]``. A step the PRM did not score has reward None and is left out of ``score``; verl
+    needs a number, so a solution with none scored gets ``score`` 0.0 with ``scored_steps`` 0 (verl logs the
+    extra keys)."""
     transform = CREDIT[credit]
 
     def compute_score(data_source: str, solution_str: str, ground_truth: Any,
                       extra_info: Optional[dict] = None) -> dict:
         question = (extra_info or {}).get("question", "")
-        steps = transform(_score_texts(scorer, [question], [solution_str], separator)[0])
-        return {"score": aggregate(steps, aggregate_how) or 0.0, "step_rewards": steps}
+        steps = _credited(scorer, [question], [solution_str], separator, transform)[0]
+        value = aggregate(steps, aggregate_how)
+        return {"score": 0.0 if value is None else value, "step_rewards": steps,
+                "scored_steps": sum(r is not None for r in steps)}
 
     return compute_score

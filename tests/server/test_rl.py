@@ -35,6 +35,37 @@ def test_trl_and_verl_signatures():
     assert score["score"] == pytest.approx(0.2) and score["step_rewards"] == pytest.approx([1 / 3, 1 / 5])
 
 
+class TruncatingScorer:
+    """Scores only the steps that fit in ``room`` characters, as a PRM past its max_length does (the rest None)."""
+
+    def __init__(self, room):
+        self.room = room
+
+    def score(self, problems, solutions):
+        out = []
+        for sol in solutions:
+            ends = [sum(len(s) for s in sol.steps[: k + 1]) for k in range(len(sol.steps))]
+            out.append(StepScores(tuple(1 / (1 + len(s)) if end <= self.room else None for s, end in zip(sol.steps, ends))))
+        return out
+
+
+def test_a_step_the_prm_did_not_score_is_no_reward_not_zero():
+    from prmkit.rl import dense_rewards
+
+    # "ab" fits, "abcd" does not: the reward is the scored step's, not min(1/3, 0)
+    assert trl_reward_function(TruncatingScorer(3))(["Q"], ["ab\nabcd"]) == [pytest.approx(1 / 3)]
+    assert trl_reward_function(TruncatingScorer(0))(["Q", "Q"], ["ab\nabcd", "a"]) == [None, None]  # TRL: no reward
+    # credit runs over the scored steps, in their places
+    assert trl_reward_function(TruncatingScorer(3), credit="sum", aggregate_how="last")(["Q"], ["a\nab\nabcd"]) == \
+        [pytest.approx(1 / 3)]
+    verl = verl_compute_score(TruncatingScorer(3), credit="sum")("world", "ab\nabcd", "6", extra_info={"question": "Q"})
+    assert verl["score"] == pytest.approx(1 / 3) and verl["step_rewards"] == [pytest.approx(1 / 3), None]
+    assert verl["scored_steps"] == 1
+    none = verl_compute_score(TruncatingScorer(0))("world", "ab\nabcd", "6", extra_info={"question": "Q"})
+    assert none == {"score": 0.0, "step_rewards": [None, None], "scored_steps": 0}
+    assert dense_rewards([1, 4], verl["step_rewards"], 6).tolist() == pytest.approx([0, 1 / 3, 0, 0, 0, 0])
+
+
 def test_grpo_run_rewarded_by_a_prmkit_prm_through_the_server(tmp_path, start_server):
     import datasets
     import httpx
