@@ -150,8 +150,9 @@ def app_with():
 
     opened = []
 
-    def make(policy, **config):
-        app = build_app(NinesScorer(), ServeConfig(model="nines", policy="scripted", token=TOKEN, **config), policy)
+    def make(policy, scorer=None, **config):
+        app = build_app(scorer or NinesScorer(), ServeConfig(model="nines", policy="scripted", token=TOKEN, **config),
+                        policy)
         http = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}).__enter__()
         opened.append(http)
         return http, OpenAI(base_url="http://testserver/v1", api_key=TOKEN, http_client=http, max_retries=0)
@@ -239,6 +240,33 @@ def test_a_search_past_the_request_timeout_is_504(app_with):
         assert entered.is_set()
     finally:
         release.set()
+
+
+class _EndWatcher(NinesScorer):
+    """Counts its calls, and tells when a search has ended (the server releases its problem then)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls, self.ended = 0, threading.Event()
+
+    def score(self, problems, solutions):
+        self.calls += 1
+        return super().score(problems, solutions)
+
+    def release(self, problem):
+        self.ended.set()
+
+
+def test_a_timed_out_search_stops_at_its_next_model_call(app_with):
+    entered, release = threading.Event(), threading.Event()
+    policy, scorer = Scripted(entered, release), _EndWatcher()
+    http, _ = app_with(policy, scorer=scorer, request_timeout=0.2)
+    body = {"messages": [{"role": "user", "content": "Q"}], "budget": 2, "method": "beam"}
+    r = http.post("/v1/chat/completions", json=body)
+    assert r.status_code == 504 and "stops at its next model call" in r.json()["error"]["message"]
+    release.set()  # its first generate call returns: the beam search then stops instead of scoring and going on
+    assert scorer.ended.wait(30)
+    assert scorer.calls == 0 and len(policy.calls) == 1
 
 
 def test_without_a_policy_there_are_no_completion_routes_and_bad_flags_are_one_line():

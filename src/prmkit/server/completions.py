@@ -8,7 +8,8 @@ search spent is the extra top-level field ``search``. Without a budget the reque
 ``complete`` (or ``generate``) call with its ``max_tokens``, ``temperature``, ``stop``, ``n`` and ``seed``.
 
 Generation and search block, so each runs in one of ``search_concurrency`` daemon worker threads (one
-that outlives the request timeout cannot keep the process from exiting); at most ``search_queue`` more
+that outlives the request timeout cannot keep the process from exiting, and its search stops at its next
+policy or scorer call, so the thread is soon free again); at most ``search_queue`` more
 wait for a thread, and a request beyond them gets 429, so a flood cannot pile searches up in memory. The
 scorer is shared with the micro-batcher behind one lock (``SharedScorer``); so is the policy.
 
@@ -41,6 +42,18 @@ from .routes import fail
 __all__ = ["completions_router", "SharedScorer", "search_options", "chosen", "SELF_CONSISTENCY"]
 
 SELF_CONSISTENCY = "self-consistency"  # best-of-n with the majority pick
+_RUNNING = threading.local()  # the job a worker thread is running (``job``), None between jobs
+
+
+class _Abandoned(Exception):
+    """The request a search runs for has ended (504, shutdown): the search stops at its next model call."""
+
+
+def _stop_if_abandoned() -> None:
+    """Raise ``_Abandoned`` in a worker thread whose job's request has ended; nothing elsewhere."""
+    job = getattr(_RUNNING, "job", None)
+    if job is not None and job.abandoned:
+        raise _Abandoned
 
 
 class SharedScorer:
@@ -68,6 +81,7 @@ class _SearchScorer:
         self.shared, self.report = shared, Counter()
 
     def score(self, problems: Sequence[Problem], solutions: Sequence[Solution]) -> Any:
+        _stop_if_abandoned()
         scorer = self.shared.scorer
         with self.shared.lock:
             report = getattr(scorer, "report", None)
@@ -98,6 +112,7 @@ class _LockedGenerator:
         self.tokenizer = getattr(generator, "tokenizer", None)  # count_tokens_with reads it
 
     def generate(self, prompts: Sequence[str], **kwargs: Any) -> list[list[str]]:
+        _stop_if_abandoned()
         with self.lock:
             return self.generator.generate(prompts, **kwargs)
 
@@ -106,6 +121,7 @@ class _LockedCompleter(_LockedGenerator):
     """As ``_LockedGenerator``, for a policy that also has ``complete`` (the ``Completes`` protocol)."""
 
     def complete(self, prompts: Sequence[str], **kwargs: Any) -> list[list[Any]]:
+        _stop_if_abandoned()
         with self.lock:
             return self.generator.complete(prompts, **kwargs)
 
@@ -146,7 +162,7 @@ class _Pool:
             return await asyncio.wait_for(asyncio.shield(job.future), timeout)
         except asyncio.TimeoutError:
             raise ScoringError(504, f"no answer within the request timeout of {timeout:g} s; a search already "
-                                    "running goes on to its end in the background") from None
+                                    "running stops at its next model call") from None
         finally:  # timed out or cancelled (shutdown): a worker that has not taken the job yet skips it
             job.abandoned = True
 
@@ -156,10 +172,15 @@ class _Pool:
             try:
                 if job.abandoned:
                     continue
+                _RUNNING.job = job  # its model calls refuse to start once its request has ended
                 try:
                     result, error = job.fn(), None
+                except _Abandoned:
+                    continue  # nobody waits for it
                 except BaseException as e:  # noqa: BLE001 - handed to the waiting coroutine
                     result, error = None, e
+                finally:
+                    _RUNNING.job = None
                 try:
                     job.loop.call_soon_threadsafe(_settle, job.future, result, error)
                 except RuntimeError:  # the event loop is closed: the server is gone
