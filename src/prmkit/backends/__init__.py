@@ -129,10 +129,15 @@ def _scalar(text: str) -> Any:
     return text
 
 
+def _path_like(name: str) -> bool:
+    """Whether ``name`` can only be a local path, not a hub id (``name`` or ``owner/name``)."""
+    return name.startswith(("/", ".", "~")) or name.endswith("/") or name.count("/") > 1 or "\\" in name
+
+
 def _missing_model(model: str, spec: Optional[str]) -> None:
     """Raise for a model that is not on disk and cannot be a hub PRM, before any hub request: "no such
     folder" for what looks like a path; for an ``owner/name`` without ``spec``, unless it has a preset."""
-    if model.startswith(("/", ".", "~")) or model.endswith("/") or model.count("/") != 1 or "\\" in model:
+    if _path_like(model) or "/" not in model:  # every hub PRM has an owner
         raise ValueError(f"--model {model}: no such folder")
     if spec is None:
         from .families import get_spec
@@ -164,8 +169,7 @@ def load_generator(name_or_path: str, **kwargs: Any) -> Generator:
     if name_or_path in GENERATORS and name_or_path != "hf" or (":" in name_or_path and not os.path.exists(name_or_path)):
         return resolve(name_or_path, GENERATORS, "generator")(**kwargs)
     path = model_path(name_or_path)
-    if not os.path.exists(path) and (path.startswith(("/", ".", "~")) or path.endswith("/") or path.count("/") > 1
-                                     or "\\" in path):
+    if not os.path.exists(path) and _path_like(path):
         raise ValueError(f"generator {name_or_path}: no such folder (nor a URL, a generator name or a hub id)")
     from .hf_generate import HFGenerator
 
