@@ -46,3 +46,20 @@ def test_separator_escapes():
     assert parse_separator("\\n") == "\n" and parse_separator("\\n\\n") == "\n\n"
     assert parse_separator("ки") == "ки" and parse_separator(" ки\\t") == " ки\t"
     assert parse_separator("\\\\n") == "\\n" and parse_separator("\\u0041") == "\\u0041"
+
+
+@pytest.mark.parametrize("args", [["--model", "fake", "--policy", "gpt2"], ["--model", "gpt2", "--spec", "generative"]])
+def test_an_owner_less_hub_id_is_tried_on_the_hub_and_its_failure_is_one_line_naming_the_flag(args):
+    """``gpt2`` names a hub model (no owner, as ``bert-base-uncased``), not a missing folder: offline, the hub's
+    multi-line refusal comes back as one line after the flag that named it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([str(Path(sys.executable).with_name("prmkit")), "serve", *args, "--port", "18555"],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    err = result.stderr.strip()
+    flag = "--policy gpt2:" if "--policy" in args else "--model gpt2:"
+    assert result.returncode == 2 and err.startswith(f"error: {flag}") and "\n" not in err, err
+    assert "no such folder" not in err and "huggingface.co" in err, err

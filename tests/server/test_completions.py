@@ -6,7 +6,9 @@ a scripted policy check the validation, the pick rules, the pass-through argumen
 timeout, where the right answer is known by construction.
 """
 
+import json
 import re
+import socket
 import threading
 
 import openai
@@ -206,6 +208,12 @@ def test_pass_through_hands_the_sampling_fields_to_one_generate_call(app_with):
     ({"budget": 2, "n": 2}, "n"), ({"budget": 2, "stop": ["x"]}, "stop"), ({"stream": True}, "stream"),
     ({"messages": []}, "messages"), ({"messages": [{"role": "system", "content": "s"}]}, "messages"),
     ({"budgte": 4}, "budgte"), ({"temperature": -1}, "temperature"),
+    # a conversation is refused, not cut to its last turn
+    ({"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"},
+                   {"role": "user", "content": "and?"}]}, "messages[1]"),
+    ({"messages": [{"role": "user", "content": "Q"}, {"role": "user", "content": "Q2"}]}, "messages[1]"),
+    ({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "Q"},
+                   {"role": "tool", "content": "7"}]}, "messages[2]"),
 ])
 def test_invalid_requests_are_422_naming_the_field(app_with, body, field):
     http, _ = app_with(Scripted(), max_budget=8)
@@ -285,3 +293,44 @@ def test_without_a_policy_there_are_no_completion_routes_and_bad_flags_are_one_l
         result = CliRunner().invoke(app, ["serve", "--model", "fake", *args])
         err = result.stderr.strip()
         assert result.exit_code == 2 and err.startswith("error:") and reason in err and "\n" not in err, err
+
+
+class _WaitsForTheEnd(Scripted):
+    """Its first call returns only once the server has given up on the request (the job has ended)."""
+
+    def generate(self, prompts, **kwargs):
+        from prmkit.server.completions import _RUNNING
+
+        if not self.calls:
+            self.entered.set()
+            self.saw_the_end = _RUNNING.job.ended.wait(30)
+        return super().generate(prompts, **kwargs)
+
+
+def test_a_search_whose_client_hangs_up_stops_at_its_next_model_call():
+    """A real uvicorn on loopback: the client sends a beam search and closes the connection during its
+    first policy call; the server notices (the ASGI disconnect), and the search stops there, scoring
+    nothing, long before the request timeout."""
+    import uvicorn
+
+    from prmkit.server import ServeConfig, build_app
+
+    policy, scorer = _WaitsForTheEnd(threading.Event()), _EndWatcher()
+    app = build_app(scorer, ServeConfig(model="nines", policy="scripted", token=TOKEN, request_timeout=600), policy)
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        body = json.dumps({"messages": [{"role": "user", "content": "Q"}], "budget": 2, "method": "beam"}).encode()
+        head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        with socket.create_connection(listener.getsockname(), timeout=30) as conn:
+            conn.sendall(head + body)
+            assert policy.entered.wait(30)  # the search is in its first generate call
+        assert scorer.ended.wait(30)  # the search ended ...
+        assert policy.saw_the_end and scorer.calls == 0 and len(policy.calls) == 1  # ... at its next model call
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        listener.close()

@@ -115,9 +115,13 @@ def _generative(model: str, spec: str, kwargs: dict) -> StepScorer:
             raise ValueError(f"--model {model}: name the served model, e.g. {path}?model=NAME")
         gen_kwargs = {"model": query.pop("model"), **query}
         path = urlunsplit(url._replace(query=""))
-    elif not os.path.exists(path) and path.count("/") != 1:
+    elif not os.path.exists(path) and _path_like(path):
         raise ValueError(f"--model {model}: no such folder")
-    return GenerativeScorer(load_generator(path, **gen_kwargs), **options)
+    try:
+        generator = load_generator(path, **gen_kwargs)
+    except OSError as e:  # a hub id that is not there, or no network: transformers' message, with the flag
+        raise ValueError(f"--model {model}: {e}") from e
+    return GenerativeScorer(generator, **options)
 
 
 def _scalar(text: str) -> Any:

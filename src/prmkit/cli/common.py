@@ -50,7 +50,9 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print ``error: message`` on one line of stderr and exit with ``code``; ``message`` is plain text."""
+    """Print ``error: message`` on one line of stderr and exit with ``code``; ``message`` is plain text (a
+    library's multi-line message, such as transformers' hub errors, is joined into one line)."""
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 

@@ -107,15 +107,18 @@ def load_policy_for(config: ServeConfig) -> Optional[Any]:
     """
     import os
 
-    from ..backends import GENERATORS, LOCAL_MODELS, load_generator
+    from ..backends import GENERATORS, LOCAL_MODELS, _path_like, load_generator
 
     name = config.policy
     if name is None:
         return None
     known = name in GENERATORS or name in LOCAL_MODELS or ":" in name or name.startswith(("http://", "https://"))
-    if not known and not os.path.exists(name) and (name.startswith(("/", ".", "~")) or name.count("/") != 1):
+    if not known and not os.path.exists(name) and _path_like(name):
         raise ValueError(f"--policy {name}: no such folder")
-    return load_generator(name)
+    try:
+        return load_generator(name)
+    except OSError as e:  # a hub id that is not there, or no network: transformers' message, with the flag
+        raise ValueError(f"--policy {name}: {e}") from e
 
 
 def serve(config: ServeConfig, scorer: Optional[Any] = None, policy: Optional[Any] = None) -> None:

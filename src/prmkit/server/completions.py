@@ -1,7 +1,7 @@
 """``POST /v1/chat/completions`` and ``POST /v1/completions``: OpenAI-compatible answers from the policy,
 chosen by a PRM-guided search when the request names a ``budget``.
 
-With a ``budget`` (and optionally ``method`` and ``pick``), the question (chat: the last user message;
+With a ``budget`` (and optionally ``method`` and ``pick``), the question (chat: the one user message;
 completions: the prompt) is searched with ``prmkit.search.SEARCHERS[method]`` over the policy and the
 server's scorer. The chosen candidate's steps, joined by the separator, are the completion, and what the
 search spent is the extra top-level field ``search``. Without a budget the request passes through: one
@@ -9,7 +9,7 @@ search spent is the extra top-level field ``search``. Without a budget the reque
 
 Generation and search block, so each runs in one of ``search_concurrency`` daemon worker threads (one
 that outlives the request timeout cannot keep the process from exiting, and its search stops at its next
-policy or scorer call, so the thread is soon free again); at most ``search_queue`` more
+policy or scorer call, so the thread is soon free again; so does one whose client hangs up); at most ``search_queue`` more
 wait for a thread, and a request beyond them gets 429, so a flood cannot pile searches up in memory. The
 scorer is shared with the micro-batcher behind one lock (``SharedScorer``); so is the policy.
 
@@ -24,9 +24,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Sequence
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from ..annotate.rollouts import count_tokens_with
 from ..registry import resolve
@@ -46,13 +46,14 @@ _RUNNING = threading.local()  # the job a worker thread is running (``job``), No
 
 
 class _Abandoned(Exception):
-    """The request a search runs for has ended (504, shutdown): the search stops at its next model call."""
+    """The request a search runs for has ended (504, the client hung up, shutdown): the search stops at its
+    next model call."""
 
 
 def _stop_if_abandoned() -> None:
     """Raise ``_Abandoned`` in a worker thread whose job's request has ended; nothing elsewhere."""
     job = getattr(_RUNNING, "job", None)
-    if job is not None and job.abandoned:
+    if job is not None and job.ended.is_set():
         raise _Abandoned
 
 
@@ -131,7 +132,8 @@ class _Job:
     fn: Callable[[], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
-    abandoned: bool = False  # its request has ended: a worker that has not started it skips it
+    ended: threading.Event = dataclasses.field(default_factory=threading.Event)  # its request has ended:
+    # a worker that has not started it skips it, one running it stops at its next model call
 
 
 class _Pool:
@@ -144,8 +146,9 @@ class _Pool:
         self.admitted = 0  # queued or running; a job that timed out still counts until its thread is free
         self.started = False
 
-    async def run(self, fn: Callable[[], Any], timeout: float) -> Any:
-        """``fn()`` in a worker thread; ``ScoringError`` 429 when full, 504 after ``timeout`` seconds."""
+    async def run(self, fn: Callable[[], Any], timeout: float, hung_up: Callable[[], Awaitable[Any]]) -> Any:
+        """``fn()`` in a worker thread; ``ScoringError`` 429 when full, 504 after ``timeout`` seconds, 499 when
+        ``hung_up()`` (which returns once the client has gone) returns first."""
         with self.lock:
             if self.admitted >= self.capacity:
                 raise ScoringError(429, f"{self.admitted} searches or generations are running or queued (the most "
@@ -158,19 +161,24 @@ class _Pool:
         loop = asyncio.get_running_loop()
         job = _Job(fn, loop, loop.create_future())
         self.jobs.put(job)
+        gone = asyncio.ensure_future(hung_up())
         try:
-            return await asyncio.wait_for(asyncio.shield(job.future), timeout)
-        except asyncio.TimeoutError:
+            done, _ = await asyncio.wait({job.future, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if job.future in done:
+                return job.future.result()
+            if gone in done:  # nobody will read the answer (nginx's 499 "client closed request", for the metrics)
+                raise ScoringError(499, "the client closed the connection before the answer")
             raise ScoringError(504, f"no answer within the request timeout of {timeout:g} s; a search already "
-                                    "running stops at its next model call") from None
-        finally:  # timed out or cancelled (shutdown): a worker that has not taken the job yet skips it
-            job.abandoned = True
+                                    "running stops at its next model call")
+        finally:  # answered, timed out, hung up or cancelled (shutdown): the job is no longer wanted
+            job.ended.set()
+            gone.cancel()
 
     def _work(self) -> None:
         while True:
             job = self.jobs.get()
             try:
-                if job.abandoned:
+                if job.ended.is_set():
                     continue
                 _RUNNING.job = job  # its model calls refuse to start once its request has ended
                 try:
@@ -217,15 +225,23 @@ def chosen(result: SearchResult, how: str) -> tuple[Optional[int], Optional[str]
     return pool[select_topk(values, 1)[0]], answer
 
 
-def _question(messages: Sequence[Any]) -> Optional[str]:
-    """The text of the last user message (its text parts joined), or None when there is none."""
-    for message in reversed(messages):
-        if message.role == "user":
-            content = message.content
-            if isinstance(content, list):
-                return "".join(part.text for part in content)
-            return content or ""
-    return None
+def _question(messages: Sequence[Any]) -> tuple[Optional[str], Optional[str]]:
+    """``(question, None)``: the text of the one user message (its text parts joined); or ``(None, why)``.
+
+    The policy is prompted with ``--template`` around one question, so a conversation (a second user turn,
+    an assistant or tool message) is refused rather than cut to its last turn; system and developer
+    messages, which OpenAI clients often add, are not part of the question and are ignored."""
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    other = next((i for i, m in enumerate(messages) if m.role in ("assistant", "tool")), None)
+    if other is not None or len(users) > 1:
+        at = other if other is not None else users[1]
+        return None, (f"field 'messages[{at}]': the policy answers one user message (through --template); "
+                      f"a conversation with {'an ' + messages[at].role if other is not None else 'a second user'} "
+                      "message is not supported")
+    if not users:
+        return None, "field 'messages': no message has the role 'user'"
+    content = messages[users[0]].content
+    return ("".join(part.text for part in content) if isinstance(content, list) else content or ""), None
 
 
 def completions_router(config: ServeConfig, policy: Any, scorer: SharedScorer) -> APIRouter:
@@ -297,11 +313,16 @@ def completions_router(config: ServeConfig, policy: Any, scorer: SharedScorer) -
             done = [(t, "stop", count(t)) for row in generator.generate(prompts, **kwargs) for t in row]
         return [(t, f) for t, f, _ in done], sum(count(p) for p in prompts), sum(k for _, _, k in done), None
 
-    async def answer(request: Any, question: str, prompts: list[str]) -> tuple:
+    async def hung_up(http: Request) -> None:
+        """Return once the client has gone (the body is read, so the next ASGI message is the disconnect)."""
+        while (await http.receive())["type"] != "http.disconnect":
+            pass
+
+    async def answer(request: Any, http: Request, question: str, prompts: list[str]) -> tuple:
         searched = request.budget is not None
         job = (lambda: search(question, request)) if searched else (lambda: generate(prompts, request))
         try:
-            return await pool.run(job, config.request_timeout)
+            return await pool.run(job, config.request_timeout, lambda: hung_up(http))
         except ScoringError:
             raise
         except ValueError as e:  # a backend's way of refusing an input (an empty prompt, ...)
@@ -315,30 +336,30 @@ def completions_router(config: ServeConfig, policy: Any, scorer: SharedScorer) -
                           "total_tokens": prompt_tokens + completion_tokens}, "search": info}
 
     @router.post("/v1/chat/completions", response_model=ChatCompletionResponse)
-    async def chat_completions(request: models.ChatRequest) -> Any:
+    async def chat_completions(request: models.ChatRequest, http: Request) -> Any:
         """OpenAI's chat completion; with ``budget``, the answer a PRM-guided search chose (see ``search``).
-        The prompt is the server's ``--template`` with the last user message as the question."""
-        question = _question(request.messages)
-        if question is None:
-            return fail(422, "field 'messages': no message has the role 'user'")
+        The prompt is the server's ``--template`` with the one user message as the question."""
+        question, why = _question(request.messages)
+        if why is not None:
+            return fail(422, why)
         refused = refusal(request, 1)
         if refused is not None:
             return refused
         done, prompt_tokens, completion_tokens, info = await answer(
-            request, question, [config.template.format(question=question)])
+            request, http, question, [config.template.format(question=question)])
         return {**envelope("chatcmpl", request, prompt_tokens, completion_tokens, info), "object": "chat.completion",
                 "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
                             for i, (text, finish) in enumerate(done)]}
 
     @router.post("/v1/completions", response_model=CompletionResponse)
-    async def completions(request: models.CompletionRequest) -> Any:
+    async def completions(request: models.CompletionRequest, http: Request) -> Any:
         """OpenAI's text completion of each prompt, as given; with ``budget``, the one prompt is the question
         of a PRM-guided search (templated with ``--template``) and the answer is the chosen solution."""
         prompts = [request.prompt] if isinstance(request.prompt, str) else list(request.prompt)
         refused = refusal(request, len(prompts))
         if refused is not None:
             return refused
-        done, prompt_tokens, completion_tokens, info = await answer(request, prompts[0], prompts)
+        done, prompt_tokens, completion_tokens, info = await answer(request, http, prompts[0], prompts)
         return {**envelope("cmpl", request, prompt_tokens, completion_tokens, info), "object": "text_completion",
                 "choices": [{"index": i, "text": text, "finish_reason": finish}
                             for i, (text, finish) in enumerate(done)]}

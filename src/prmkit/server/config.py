@@ -57,7 +57,7 @@ class ServeConfig:
         policy: the generator (``load_generator``: a model folder, hub id, ``bundled-policy``, a server URL);
             with one, ``/v1/chat/completions`` and ``/v1/completions`` answer, searched with the PRM when a
             request names a ``budget`` (completions.py).
-        template: the policy's prompt, ``{question}`` replaced by the question (chat: the last user message).
+        template: the policy's prompt, ``{question}`` replaced by the question (chat: the user message).
         max_budget: the largest ``budget`` (and ``n``) a request may ask for (422 beyond).
         search_concurrency / search_queue: searches (and pass-through generations) running at once, each in
             a worker thread, and how many more may wait for one; a request beyond them gets 429.
