@@ -9,9 +9,9 @@ search spent is the extra top-level field ``search``. Without a budget the reque
 
 Generation and search block, so each runs in one of ``search_concurrency`` daemon worker threads (one
 that outlives the request timeout cannot keep the process from exiting, and its search stops at its next
-policy or scorer call, so the thread is soon free again; so does one whose client hangs up); at most ``search_queue`` more
-wait for a thread, and a request beyond them gets 429, so a flood cannot pile searches up in memory. The
-scorer is shared with the micro-batcher behind one lock (``SharedScorer``); so is the policy.
+policy or scorer call, so the thread is soon free again; so does one whose client hangs up); at most
+``search_queue`` more wait for a thread, and a request beyond them gets 429, so a flood cannot pile searches
+up in memory. The scorer is shared with the micro-batcher behind one lock (``SharedScorer``); so is the policy.
 
 (No ``from __future__ import annotations``: FastAPI reads the handlers' request models, local to
 ``completions_router``, from their evaluated annotations.)
@@ -232,12 +232,11 @@ def _question(messages: Sequence[Any]) -> tuple[Optional[str], Optional[str]]:
     an assistant or tool message) is refused rather than cut to its last turn; system and developer
     messages, which OpenAI clients often add, are not part of the question and are ignored."""
     users = [i for i, m in enumerate(messages) if m.role == "user"]
-    other = next((i for i, m in enumerate(messages) if m.role in ("assistant", "tool")), None)
-    if other is not None or len(users) > 1:
-        at = other if other is not None else users[1]
-        return None, (f"field 'messages[{at}]': the policy answers one user message (through --template); "
-                      f"a conversation with {'an ' + messages[at].role if other is not None else 'a second user'} "
-                      "message is not supported")
+    turns = [i for i, m in enumerate(messages) if m.role in ("assistant", "tool")] + users[1:]
+    if turns:
+        at = min(turns)
+        return None, (f"field 'messages[{at}]': a conversation (here a '{messages[at].role}' message) is not "
+                      "supported; the policy answers one user message, through --template")
     if not users:
         return None, "field 'messages': no message has the role 'user'"
     content = messages[users[0]].content
