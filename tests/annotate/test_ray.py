@@ -3,6 +3,7 @@ judge, the tool check, a generative verifier) and the job store equal a run in o
 process, byte for byte, with 2 workers, with a worker killed mid-chunk, and with the driver killed and rerun;
 a generator's error fails its chunk by name; every socket of the cluster is on 127.0.0.1."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -57,13 +58,41 @@ def _store(folder: Path) -> dict:
                 "chunks": sorted(con.execute("SELECT method, chunk, generated, generated_tokens FROM chunks"))}
 
 
+def _close(got, want) -> bool:
+    """Equal, but for floats, which may differ in their last bits (JSON text is compared parsed).
+
+    The verifier's soft labels are probabilities from the model's logits, and CPU matrix kernels do not
+    promise the same last bit in two processes (a 1e-7 difference was seen once in ~20 runs); the text it
+    generated, its verdicts and every other method's labels are compared exactly."""
+    if isinstance(got, float) or isinstance(want, float):
+        return isinstance(got, (int, float)) and isinstance(want, (int, float)) and abs(got - want) <= 1e-6
+    if isinstance(got, str) and isinstance(want, str) and got[:1] in "{[" and got != want:
+        try:
+            return _close(json.loads(got), json.loads(want))
+        except ValueError:
+            return False
+    if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)):
+        return len(got) == len(want) and all(_close(a, b) for a, b in zip(got, want))
+    if isinstance(got, dict) and isinstance(want, dict):
+        return got.keys() == want.keys() and all(_close(got[k], want[k]) for k in got)
+    return got == want
+
+
 def _same_as(reference: Path, folder: Path, methods) -> None:
     names = [*methods, *(["consensus-mc-judge"] if "judge" in methods else [])]
     for name in names:
         for suffix in (".jsonl", ".trl.jsonl"):
-            assert (folder / f"{name}{suffix}").read_bytes() == (reference / f"{name}{suffix}").read_bytes(), name
+            got, want = (folder / f"{name}{suffix}").read_bytes(), (reference / f"{name}{suffix}").read_bytes()
+            if name == "verifier":
+                assert _close(got.decode().splitlines(), want.decode().splitlines()), name
+            else:
+                assert got == want, name
     got, want = _store(folder), _store(reference)
-    assert got == want  # every label, rollout and chunk once: none lost, none twice, none different
+    for table in got:  # every label, rollout and chunk once: none lost, none twice, none different
+        exact = [[row for row in rows if "verifier" not in row] for rows in (got[table], want[table])]
+        assert exact[0] == exact[1], table
+        assert _close([row for row in got[table] if "verifier" in row],
+                      [row for row in want[table] if "verifier" in row]), table
     with sqlite3.connect(folder / "job.sqlite") as con:
         assert con.execute("SELECT COUNT(*) FROM results WHERE method = 'mc'").fetchone()[0] == 14
 
