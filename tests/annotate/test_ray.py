@@ -62,7 +62,7 @@ def _close(got, want) -> bool:
     """Equal, but for floats, which may differ in their last bits (JSON text is compared parsed).
 
     The verifier's soft labels are probabilities from the model's logits, and CPU matrix kernels do not
-    promise the same last bit in two processes (a 1e-7 difference was seen once in ~20 runs); the text it
+    promise the same last bit in two processes (a 1e-7 difference was seen once, in a fresh clone); the text it
     generated, its verdicts and every other method's labels are compared exactly."""
     if isinstance(got, float) or isinstance(want, float):
         return isinstance(got, (int, float)) and isinstance(want, (int, float)) and abs(got - want) <= 1e-6
