@@ -12,7 +12,9 @@ policy tokens written, for both, and the ratios prmkit / its_hub.
   (``pipelines.search._options``: beam width 4, refilled beams; particle filtering with log-odds weights,
   systematic resampling at every step), the bundled policy through ``StepPolicy``, and the quickstart
   PRM (``load_scorer``) with incremental scoring on, as ``pipelines/search.py`` sets it: each step's tokens are
-  read once, on top of the cached prefix.
+  read once, on top of the cached prefix. Best-of-N samples ``--batch-problems`` problems in one ``generate`` call
+  (``best_of_n_batch``; default ``prmkit search``'s 64, so all of them), each with its own seed, so it draws
+  exactly the samples one call per problem draws; ``--batch-problems 1`` searches one problem per call.
 * **its_hub** (``its-hub[lm]``, pinned below, in its own venv made by this script): ``BestOfN``, ``BeamSearch``
   and ``ParticleFiltering`` with its_hub's ``StepGeneration`` (step token ``"\\n"``, stop token ``"The answer
   is"``, the world's answer line, temperature 0.8), in a subprocess running ``benchmarks/_its_hub_side.py``.
@@ -36,7 +38,11 @@ addition beyond ``[lm]`` and transformers is ``reward-hub[prm]``, which needs vL
 and transformers <= 4.57.3, so pip cannot resolve it next to torch 2.13; the two algorithms import nothing from it
 (only its vLLM PRM does, which is not used here).
 
-Differences that remain, by each library's design (see ``--json`` for every candidate): its_hub's beam writes only
+Differences that remain, by each library's design (see ``--json`` for every candidate): its_hub's ``infer`` takes
+one problem, so in process its Best-of-N makes one ``generate`` call per problem, where prmkit's takes many problems
+in one (with a server such as vLLM, its_hub's concurrent requests would be batched by the server, which this
+in-process comparison does not measure; prmkit's OpenAI-compatible and vLLM generators send a seed per prompt too);
+its_hub's beam writes only
 ``N / kept`` candidates at the first step, and keeps finished paths in the beam where prmkit sets them aside;
 both particle filters resample at every step, its_hub's multinomially (``ParticleFiltering`` does not pass its
 ``resampling_method`` on), prmkit's systematically; neither library's best-of-n scores when all N samples are one
@@ -47,6 +53,7 @@ seeded call); the script checks and prints it.
                                                                            # about 10 minutes on 2 cores (20 if busy)
     .venv/bin/python benchmarks/search_vs_its_hub.py --problems 5 --budgets 1,4 --json out.json
     .venv/bin/python benchmarks/search_vs_its_hub.py --methods best-of-n --repeats 5  # steadier wall times
+    .venv/bin/python benchmarks/search_vs_its_hub.py --methods best-of-n --batch-problems 1  # one problem per call
 
 The first run makes the venv (``--venv``, default ``.bench-venvs/its-hub-<version>``; reused when its pins
 match): about a minute from the local wheels. Logs go to ``--work`` (``runs/bench-search-vs-its-hub``).
@@ -189,7 +196,7 @@ def prmkit_side(prm: Path):
     from prmkit.backends import load_generator, load_scorer
     from prmkit.pipelines.search import SearchConfig, _options
     from prmkit.registry import resolve
-    from prmkit.search import SEARCHERS
+    from prmkit.search import BATCHED, SEARCHERS
     from prmkit.search.primitives import StepPolicy
 
     config = SearchConfig(data="-", model=str(prm))
@@ -200,18 +207,27 @@ def prmkit_side(prm: Path):
     if hasattr(scorer, "incremental"):  # as pipelines/search.py: read only each candidate's new step
         scorer.incremental = True
 
-    def run(method: str, n: int, problems: list, seeds: list[int]) -> list[dict]:
-        search, options = resolve(method, SEARCHERS, "search method"), _options(config, method)
+    def run(method: str, n: int, problems: list, seeds: list[int], batch: int) -> list[dict]:
+        """One record per problem. ``batch`` > 1: a ``BATCHED`` strategy (best-of-n) searches that many problems at
+        a time, as ``prmkit search`` does; each problem's seconds are its share of the shared generate call plus its
+        own scoring (``best_of_n_batch``), so they still sum to the wall time."""
+        options, results = _options(config, method), []
+        if method in BATCHED and batch > 1:
+            search_many = resolve(method, BATCHED, "search method")
+            for start in range(0, len(problems), batch):
+                results += search_many(problems[start: start + batch], policy, scorer, n,
+                                       seeds=seeds[start: start + batch], **options)
+        else:
+            search = resolve(method, SEARCHERS, "search method")
+            results = [search(problem, policy, scorer, n, seed=seed, **options)
+                       for problem, seed in zip(problems, seeds)]
         records = []
-        for problem, seed in zip(problems, seeds):
-            started = time.perf_counter()
-            result = search(problem, policy, scorer, n, seed=seed, **options)
-            seconds = time.perf_counter() - started
+        for problem, result in zip(problems, results):
             c = result.compute
             records.append({"id": problem.id, "answer": result.pick("prm"),
                             "candidates": ["\n".join(node.steps) for node in result.candidates],
                             "scores": [node.value(result.aggregate) for node in result.candidates],
-                            "seconds": seconds, "prm_seconds": c.prm_seconds, "prm_tokens": c.prm_tokens,
+                            "seconds": c.seconds, "prm_seconds": c.prm_seconds, "prm_tokens": c.prm_tokens,
                             "generated_tokens": c.generated_tokens,
                             "generate_calls": c.generate_calls, "score_calls": c.score_calls})
         return records
@@ -260,6 +276,10 @@ def main() -> None:
                         help="run every (method, N) this many times on each side, alternating, and keep each "
                              "problem's fastest run: less machine noise in the wall times (the searches are seeded: "
                              "the answers must repeat, and the script checks it)")
+    parser.add_argument("--batch-problems", type=int,
+                        help="prmkit's best-of-n samples this many problems in one generate call, as prmkit search "
+                             "does (default: its default, SearchConfig.batch_problems); 1: one call per problem, as "
+                             "its_hub's infer takes one problem")
     parser.add_argument("--json", type=Path, help="write every result (and every candidate) here")
     args = parser.parse_args()
     budgets = sorted({int(b) for b in args.budgets.split(",")})
@@ -299,6 +319,8 @@ def main() -> None:
     problems = [ex.problem for ex in world_examples(args.problems, source="injected", seed=SEED + 3)]
     seeds = [args.seed + 1000 * i for i in range(len(problems))]
     config, policy, prmkit_run = prmkit_side(prm)
+    if args.batch_problems is None:
+        args.batch_problems = config.batch_problems
     side = ItsHubSide(venv / "bin" / "python", {
         "prm": str(prm), "generator": config.generator, "template": config.template, "separator": config.separator,
         "temperature": config.temperature, "max_step_tokens": config.max_step_tokens, "max_steps": config.max_steps,
@@ -306,12 +328,13 @@ def main() -> None:
         args.threads)
     ready = side.receive()
     print(f"{len(problems)} problems, N = {','.join(map(str, budgets))}, methods {', '.join(methods)}; PRM {prm}; "
-          f"policy: the bundled one, in process on both sides; torch threads {args.threads} each, the sides in turn")
+          f"policy: the bundled one, in process on both sides; torch threads {args.threads} each, the sides in turn; "
+          f"prmkit's best-of-n samples {args.batch_problems} problem(s) per generate call, its_hub's one")
     print(f"its_hub {ready['versions']['its_hub']} (its-hub[lm]; venv {venv}), transformers "
           f"{ready['versions']['transformers']}, torch {ready['versions']['torch']}", flush=True)
 
     # one untimed search on each side first: the first forward passes of a process are slower
-    prmkit_run("best-of-n", 1, problems[:1], seeds[:1])
+    prmkit_run("best-of-n", 1, problems[:1], seeds[:1], 1)
     side.run({"method": "best-of-n", "n": 1, "aggregate": "min",
               "problems": [{"id": problems[0].id, "question": problems[0].question, "seed": seeds[0]}]})
     started, cells, results = time.perf_counter(), 0, {}
@@ -325,7 +348,8 @@ def main() -> None:
                 order = ("prmkit", "its_hub") if cells % 2 == 0 else ("its_hub", "prmkit")  # neither side always first
                 cells += 1
                 for name in order:
-                    records = prmkit_run(method, n, problems, seeds) if name == "prmkit" else side.run(job)
+                    records = prmkit_run(method, n, problems, seeds, args.batch_problems) if name == "prmkit" \
+                        else side.run(job)
                     for kept, again in zip(got.setdefault(name, records), records):
                         if again["candidates"] != kept["candidates"]:
                             sys.exit(f"{name} {method} N={n}: problem {kept['id']} searched twice with one seed gave "

@@ -72,6 +72,23 @@ def test_same_seed_same_samples_other_seed_other_samples(gen):
     assert len({t for row in a for t in row}) > len(PROMPTS)  # the n samples of a prompt differ
 
 
+def test_a_seed_per_prompt_draws_what_each_prompt_draws_alone(gen):
+    """``seed=[...]``: prompts of different lengths batched together (and a prompt's samples split across batches
+    where n exceeds the batch size) give each prompt the samples of a call of it alone with its seed."""
+    small = HFGenerator(gen.model, gen.tokenizer, device="cpu", max_batch_size=4)
+    prompts, seeds = ["hello", "a much longer prompt than that", "mid size"], [5, 7, 11]
+    for g, n in ((gen, 3), (small, 3), (small, 6)):
+        together = g.complete(prompts, n=n, max_tokens=8, temperature=1.0, seed=seeds, logprobs=True)
+        for prompt, seed, row in zip(prompts, seeds, together):
+            (alone,) = g.complete([prompt], n=n, max_tokens=8, temperature=1.0, seed=seed, logprobs=True)
+            assert [c.text for c in row] == [c.text for c in alone]
+            assert all(abs(a - b) < 1e-4 for c, d in zip(row, alone) for a, b in zip(c.logprobs, d.logprobs))
+    assert len({t for row in together for t in (c.text for c in row)}) > 3  # the samples do differ
+    assert gen.generate(prompts, n=2, max_tokens=8, seed=[1, 2, 3]) != gen.generate(prompts, n=2, max_tokens=8, seed=1)
+    with pytest.raises(ValueError, match="seed: 2 seeds for 3 prompts"):
+        gen.generate(prompts, seed=[1, 2])
+
+
 def test_seeded_call_leaves_the_global_rng_alone(gen):
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -194,13 +211,14 @@ def test_vllm_generator_against_a_fake_engine(monkeypatch):
 
     class SamplingParams:
         def __init__(self, **kw):
-            seen["params"] = kw
+            seen["params"], self.kw = kw, kw
 
     class LLM:
         def __init__(self, model, dtype, **kw):
             seen["engine"] = (model, dtype, kw)
 
         def generate(self, prompts, params, use_tqdm=True):
+            seen["given"] = params
             n = seen["params"]["n"]
             out = lambda i, p: types.SimpleNamespace(index=i, text=f"{p}/{i}\nnext", token_ids=[1, 2],  # noqa: E731
                                                      finish_reason="stop", stop_reason="\n", logprobs=None)
@@ -214,6 +232,8 @@ def test_vllm_generator_against_a_fake_engine(monkeypatch):
     out = gen.generate(["a", "b"], n=2, stop=["\n"], max_tokens=5, temperature=0.7, seed=3)
     assert out == [["a/0", "a/1"], ["b/0", "b/1"]]
     assert seen["params"] == dict(n=2, temperature=0.7, max_tokens=5, stop=["\n"], seed=3)
+    assert gen.generate(["a", "b"], n=2, stop=["\n"], seed=[4, 9]) == out  # a seed per prompt: one SamplingParams each
+    assert [p.kw["seed"] for p in seen["given"]] == [4, 9]
 
 
 def test_vllm_complete_maps_finish_reasons_and_logprobs_from_a_fake_engine(monkeypatch):

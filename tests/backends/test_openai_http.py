@@ -178,6 +178,26 @@ def test_server_that_ignores_n_gets_one_request_per_sample_with_distinct_seeds()
     assert seeds == [0, 1]
 
 
+def test_a_seed_per_prompt_goes_with_that_prompts_requests():
+    """``seed=[...]`` (``seeds_per_prompt``): prompt i's requests carry seeds[i] (and seeds[i] + j for the j-th
+    extra sample), exactly the requests a call of that prompt alone sends."""
+    sent = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        sent.append((body["prompt"], body.get("seed")))
+        return _completion([f"{body['prompt']}{body.get('seed')}"])
+
+    gen = _fake(handler, concurrency=1, supports_n=False)
+    assert OpenAIGenerator.seeds_per_prompt is True
+    assert gen.generate(["a", "b", "c"], n=2, seed=[10, 20, None]) == [["a10", "a11"], ["b20", "b21"],
+                                                                      ["cNone", "cNone"]]
+    assert sorted(sent, key=str) == sorted([("a", 10), ("a", 11), ("b", 20), ("b", 21), ("c", None), ("c", None)],
+                                           key=str)
+    with pytest.raises(ValueError, match="seed: 2 seeds for 3 prompts"):
+        gen.generate(["a", "b", "c"], seed=[1, 2])
+
+
 def test_retries_on_503_then_succeeds():
     calls = []
 

@@ -42,6 +42,32 @@ def test_search_cli_reports_accuracy_and_compute_per_method_and_n(prm, tmp_path,
     assert all(r["correct"]["majority"] == (r["picks"]["majority"] == r["answer"]) for r in bon4)
 
 
+def test_best_of_n_batched_across_problems_finds_what_one_search_each_finds(prm, tmp_path):
+    """``batch_problems``: Best-of-N samples several problems in one generate call (a seed per prompt) and gets
+    the candidates, scores and picks of searching them one at a time."""
+    from prmkit.pipelines.search import SearchConfig, run
+
+    write(world_examples(5, source="injected", seed=6), tmp_path / "problems.jsonl", "prmkit")
+    records = {}
+    for batch in (1, 3):
+        run(SearchConfig(data=str(tmp_path / "problems.jsonl"), model=str(prm), methods=("best-of-n",), n=(2, 4),
+                         batch_problems=batch, seed=9, out=str(tmp_path / str(batch))))
+        lines = (tmp_path / str(batch) / "search.jsonl").read_text().splitlines()
+        records[batch] = [json.loads(line) for line in lines]
+    assert len(records[1]) == len(records[3]) == 5 * 2
+    for one, many in zip(records[1], records[3]):
+        assert (one["problem"], one["n"], one["picks"]) == (many["problem"], many["n"], many["picks"])
+        assert [c["steps"] for c in one["candidates"]] == [c["steps"] for c in many["candidates"]]
+        assert [len(c["scores"]) for c in one["candidates"]] == [len(c["scores"]) for c in many["candidates"]]
+        assert [v for c in one["candidates"] for v in c["scores"]] == \
+            pytest.approx([v for c in many["candidates"] for v in c["scores"]], abs=1e-5)
+        assert one["compute"]["generated_tokens"] == many["compute"]["generated_tokens"]
+        assert one["compute"]["prm_tokens"] == many["compute"]["prm_tokens"]
+    assert len({tuple(c["steps"]) for r in records[3] for c in r["candidates"]}) > 5  # real, varied samples
+    with pytest.raises(ValueError, match="batch_problems must be >= 1"):
+        SearchConfig(data="-", model="m", batch_problems=0)
+
+
 def test_a_prm_free_search_reads_no_prm_and_says_whose_pick_it_shows(tmp_path, prmkit_cli):
     problems = tmp_path / "problems.jsonl"
     write(world_examples(3, source="injected", seed=6), problems, "prmkit")

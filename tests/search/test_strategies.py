@@ -10,7 +10,7 @@ import pytest
 
 from prmkit.search.particles import effective_sample_size, multinomial, particle_filtering, particle_gibbs, systematic
 from prmkit.search.primitives import SELF_CERTAINTY, Compute, Node, StepPolicy, score_nodes, select_topk
-from prmkit.search.strategies import beam_search, best_of_n, dvts, early_rejection, mcts
+from prmkit.search.strategies import beam_search, best_of_n, best_of_n_batch, dvts, early_rejection, mcts
 from prmkit.types import Problem, StepScores
 
 
@@ -69,6 +69,29 @@ def test_best_of_n_scores_every_candidate_once(policy):
     assert [c.steps[-1] for c in r.candidates] == [f"The answer is {3 * k}." for k in range(4)]
     assert r.pick("prm") == "9" and r.pick("majority") == "0"  # highest min score: k=3 everywhere
     assert r.compute.generate_calls == 1 and r.compute.score_calls == 1 and r.compute.prm_tokens == 16
+
+
+def test_best_of_n_batch_samples_every_problem_in_one_call_and_equals_one_search_each():
+    class PerPromptSeeds(ScriptedGenerator):
+        seeds_per_prompt = True
+
+        def generate(self, prompts, *, seed=None, **kwargs):
+            self.seeds = seed
+            return super().generate(prompts, **kwargs)
+
+    problems = [PROBLEM, Problem("q", "Other?", "3"), Problem("r", "Third?", "0")]
+    for generator, calls in ((PerPromptSeeds(), 1), (ScriptedGenerator(), 3)):  # without seeds_per_prompt: 1 each
+        policy = StepPolicy(generator, template="{question}\n", max_steps=8)
+        many = best_of_n_batch(problems, policy, ScriptedScorer(), 4, seeds=[1, 2, 3])
+        assert len(generator.calls) == calls
+        for problem, seed, got in zip(problems, [1, 2, 3], many):
+            alone = best_of_n(problem, policy, ScriptedScorer(), 4, seed=seed)
+            assert got.candidates == alone.candidates and got.answers == alone.answers
+            assert got.compute.generate_calls == 1 and got.compute.prm_tokens == alone.compute.prm_tokens == 16
+            assert got.compute.generated_tokens == alone.compute.generated_tokens > 0
+    shared = PerPromptSeeds()
+    best_of_n_batch(problems, StepPolicy(shared, max_steps=8), ScriptedScorer(), 2, seeds=[1, 2, 3])
+    assert shared.seeds == [1, 2, 3]
 
 
 def test_beam_search_keeps_the_best_children(policy):

@@ -25,7 +25,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from .hf_transformers import _resolve_device, _resolve_dtype
-from .protocols import Completion, check_request, cut_at_stop, stop_hit
+from .protocols import Completion, check_request, cut_at_stop, prompt_seeds, stop_hit
 
 __all__ = ["HFGenerator"]
 
@@ -72,14 +72,19 @@ class _StopInCompletion(StoppingCriteria):
 class _InverseCDFSample(LogitsProcessor):
     """Draws each row's next token from softmax(logits / T) by inverse-CDF sampling (one uniform per row)
     and returns scores that are 0 at the drawn token and -inf elsewhere, so generate's greedy argmax
-    picks it. Tokens already at -inf (masked by earlier processors) have no mass and are never drawn."""
+    picks it. Tokens already at -inf (masked by earlier processors) have no mass and are never drawn.
+    ``segments`` (per-prompt seeds): (generator, rows) for each run of consecutive rows, in batch order."""
 
-    def __init__(self, temperature: float, generator: Optional[torch.Generator]) -> None:
-        self.temperature, self.generator = temperature, generator
+    def __init__(self, temperature: float, generator: Optional[torch.Generator],
+                 segments: Optional[list[tuple[torch.Generator, int]]] = None) -> None:
+        self.temperature, self.generator, self.segments = temperature, generator, segments
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         cdf = (scores.float() / self.temperature).softmax(-1).cumsum(-1)
-        u = torch.rand((scores.shape[0], 1), generator=self.generator, device=scores.device)
+        if self.segments is None:
+            u = torch.rand((scores.shape[0], 1), generator=self.generator, device=scores.device)
+        else:  # consecutive rows of one prompt each draw from that prompt's own generator, as if it were alone
+            u = torch.cat([torch.rand((rows, 1), generator=g, device=scores.device) for g, rows in self.segments])
         token = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=scores.shape[-1] - 1)
         return torch.full_like(scores, float("-inf")).scatter_(-1, token, 0.0)
 
@@ -134,6 +139,8 @@ class HFGenerator:
         [[' 2 + 2 = 4.', ' 4.', ' Add them: 4.', ' 2 + 2 is 4.']]
     """
 
+    seeds_per_prompt = True  # ``seed`` may be one per prompt (see ``Generator``)
+
     def __init__(self, model: Any, tokenizer: Any, *, device: Any = None, dtype: Any = None,
                  max_batch_size: Optional[int] = None) -> None:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -169,7 +176,8 @@ class HFGenerator:
             stop: strings that end a completion; ``["\\n"]`` returns one step at a time.
             max_tokens: new tokens at most per completion.
             temperature: ``0`` is greedy (and then the ``n`` samples are equal).
-            seed: the same seed, prompts and settings give the same samples.
+            seed: the same seed, prompts and settings give the same samples. One seed per prompt: each prompt
+                draws what a call of it alone with its seed draws (batching problems changes no sample).
 
         Returns:
             ``len(prompts)`` lists of ``n`` strings, in the order of ``prompts``.
@@ -191,15 +199,40 @@ class HFGenerator:
         out: list[list[Completion]] = [[Completion("", "length")] * n for _ in prompts]
         if max_tokens == 0 or not rows:
             return out
-        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
-        for start in range(0, len(rows), self.max_batch_size):
-            batch = rows[start: start + self.max_batch_size]
-            sampler = _InverseCDFSample(temperature, generator) if temperature > 0 else None
+        seeds = prompt_seeds(seed, len(prompts))
+        if seeds is None:  # one generator for the call; batches cut wherever the rows reach max_batch_size
+            generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+            batches = [(rows[start: start + self.max_batch_size], generator, None)
+                       for start in range(0, len(rows), self.max_batch_size)]
+        else:
+            batches = self._per_prompt_batches(rows, seeds, n)
+        for batch, generator, segments in batches:
+            sampler = _InverseCDFSample(temperature, generator, segments) if temperature > 0 else None
             done = self._generate_batch([encoded[i] for i, _ in batch], stop, max_tokens, sampler, top_logprobs,
                                         logprobs)
             for (i, k), completion in zip(batch, done):
                 out[i][k] = completion
         return out
+
+    def _per_prompt_batches(self, rows: list[tuple[int, int]], seeds: list[Optional[int]], n: int) -> list:
+        """Batches of whole prompts (a prompt's ``n`` rows are split only when ``n > max_batch_size``, and then as
+        a call of that prompt alone splits them), each with its (generator, rows) segments: every prompt draws the
+        uniforms it would draw alone with its seed (an unseeded prompt gets a fresh generator)."""
+        batches: list[tuple[list, None, list]] = []
+        for start in range(0, len(rows), n):  # rows are grouped by prompt, its n samples in order
+            mine, generator = rows[start: start + n], torch.Generator(self.device)
+            seed = seeds[mine[0][0]]
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(seed)
+            for cut in range(0, n, self.max_batch_size):
+                piece = mine[cut: cut + self.max_batch_size]
+                if not batches or len(batches[-1][0]) + len(piece) > self.max_batch_size:
+                    batches.append(([], None, []))
+                batches[-1][0].extend(piece)
+                batches[-1][2].append((generator, len(piece)))
+        return batches
 
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[list[int]], stop: list[str], max_tokens: int,

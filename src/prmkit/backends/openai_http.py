@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 from urllib.parse import urlsplit
 
-from .protocols import Completion, check_request, cut_at_stop, stop_hit
+from .protocols import Completion, check_request, cut_at_stop, prompt_seeds, stop_hit
 
 __all__ = ["OpenAIGenerator", "OpenAIHTTPError", "cut_at_stop"]
 
@@ -76,6 +76,8 @@ class OpenAIGenerator:
         [[' 2 + 2 = 4.', ' Add: 4.']]
     """
 
+    seeds_per_prompt = True  # ``seed`` may be one per prompt (see ``Generator``): each prompt's requests carry its own
+
     def __init__(self, base_url: str, model: str, *, api_key: Optional[str] = None, mode: str = "completions",
                  timeout: float = 120.0, max_retries: int = 3, backoff: float = 0.5, concurrency: int = 8,
                  supports_n: Optional[bool] = None, server_stop: bool = True) -> None:
@@ -122,18 +124,20 @@ class OpenAIGenerator:
         returns them (vLLM, OpenAI; ``transformers serve`` does not), the log-probabilities of the likeliest
         tokens and of each sampled token."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
+        seeds = prompt_seeds(seed, len(prompts)) or [seed] * len(prompts)
         params = dict(max_tokens=max_tokens, temperature=temperature, stop=(stop or None) if self.server_stop else None,
                       top_logprobs=top_logprobs, logprobs=logprobs)
         out: list[list[dict]] = [[] for _ in prompts]
         with ThreadPoolExecutor(self.concurrency) as pool:
             ask = n if self.supports_n is not False else 1
-            first = list(pool.map(lambda p: self.request(p, n=ask, seed=seed, **params), prompts))
+            first = list(pool.map(lambda ps: self.request(ps[0], n=ask, seed=ps[1], **params), zip(prompts, seeds)))
             if ask > 1 and self.supports_n is None and first:
                 self.supports_n = all(len(c) >= n for c in first)
             for i, choices in enumerate(first):
                 out[i] = choices[:n]
             todo = [(i, j) for i in range(len(prompts)) for j in range(len(out[i]), n)]
-            more = pool.map(lambda ij: self.request(prompts[ij[0]], n=1, seed=None if seed is None else seed + ij[1],
+            more = pool.map(lambda ij: self.request(prompts[ij[0]], n=1,
+                                                    seed=None if seeds[ij[0]] is None else seeds[ij[0]] + ij[1],
                                                     **params), todo)
             for (i, _), choices in zip(todo, more):
                 out[i].extend(choices[:1])

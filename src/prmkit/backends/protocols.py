@@ -8,12 +8,12 @@ methods works everywhere a built-in backend does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
 from ..types import Problem, Solution, StepScores
 
-__all__ = ["StepScorer", "ReleasesProblems", "Generator", "Completion", "Completes", "check_request", "cut_at_stop",
-           "stop_hit"]
+__all__ = ["StepScorer", "ReleasesProblems", "Generator", "Completion", "Completes", "check_request", "prompt_seeds",
+           "cut_at_stop", "stop_hit"]
 
 
 @runtime_checkable
@@ -46,6 +46,10 @@ class Generator(Protocol):
 
     ``generate(prompts, n=..., stop=..., max_tokens=..., temperature=..., seed=...)`` returns, for each
     prompt, ``n`` completions (without the prompt; the stop string, if hit, is not included).
+
+    A generator whose class sets ``seeds_per_prompt = True`` (the HF, OpenAI-compatible and vLLM ones) also takes
+    ``seed`` as one seed per prompt: each prompt's samples are then those of a call with that prompt alone and its
+    seed, so callers batch several problems into one call without changing what any of them draws.
     """
 
     def generate(self, prompts: Sequence[str], *, n: int = 1, stop: Optional[Sequence[str]] = None,
@@ -108,6 +112,20 @@ def check_request(prompts: Sequence[str], n: int, max_tokens: int, temperature: 
     if n < 1 or max_tokens < 0 or temperature < 0:
         raise ValueError(f"need n >= 1, max_tokens >= 0, temperature >= 0; got {n}, {max_tokens}, {temperature}")
     return [s for s in (stop or ()) if s]
+
+
+def prompt_seeds(seed: Any, count: int) -> Optional[list[Optional[int]]]:
+    """``seed`` as one seed per prompt (``seeds_per_prompt`` generators), or None for a single ``int`` or None seed.
+
+    Raises:
+        ValueError: a sequence of seeds whose length is not the number of prompts.
+    """
+    if seed is None or isinstance(seed, int):
+        return None
+    seeds = list(seed)
+    if len(seeds) != count:
+        raise ValueError(f"seed: {len(seeds)} seeds for {count} prompts; give one per prompt, or one int")
+    return seeds
 
 
 def cut_at_stop(text: str, stop: Optional[Sequence[str]]) -> str:

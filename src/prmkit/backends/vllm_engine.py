@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from .protocols import Completion, check_request, cut_at_stop
+from .protocols import Completion, check_request, cut_at_stop, prompt_seeds
 
 __all__ = ["VLLMGenerator"]
 
@@ -38,6 +38,8 @@ class VLLMGenerator:
         ImportError: vLLM is not installed (the message says ``pip install vllm``).
     """
 
+    seeds_per_prompt = True  # ``seed`` may be one per prompt (see ``Generator``): one ``SamplingParams`` each
+
     def __init__(self, model: str, *, dtype: str = "auto", llm: Any = None, **engine_kwargs: Any) -> None:
         self._vllm = _import_vllm()
         self.model = model
@@ -60,8 +62,11 @@ class VLLMGenerator:
         log-probs: vLLM's ``logprobs=k`` gives the ``k`` likeliest and always the sampled token's."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
         asked = {"logprobs": max(top_logprobs, 0)} if top_logprobs or logprobs else {}  # 0: the sampled token's only
-        params = self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
-                                           seed=seed, **asked)
+        seeds = prompt_seeds(seed, len(prompts))
+        params = [self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
+                                            seed=s, **asked) for s in seeds] if seeds is not None else \
+            self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
+                                      seed=seed, **asked)
         out = []
         for o in self.llm.generate(list(prompts), params, use_tqdm=False):
             row = []

@@ -90,6 +90,8 @@ def search(
     prm_cache: Optional[str] = typer.Option(None, help="Most memory the PRM's cached prefixes may hold, e.g. 512M "
                                             "or 4G (default: a quarter of free GPU memory, 1G on CPU)."),
     limit: Optional[int] = typer.Option(None, help="Search the first N problems only."),
+    batch_problems: int = typer.Option(64, help="Best-of-N samples this many problems in one generate call (the "
+                                       "same candidates as one at a time; 1: one at a time)."),
     seed: int = typer.Option(0),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write search.jsonl and summary.json here."),
 ) -> None:
@@ -105,6 +107,7 @@ def search(
                               resample=resample, ess_threshold=ess_threshold, iterations=iterations, logprobs=logprobs,
                               temperature=temperature, max_step_tokens=max_step_tokens, max_steps=max_steps,
                               generator_options=parse_options(generator_option), limit=limit, seed=seed,
+                              batch_problems=batch_problems,
                               prm_cache_bytes=parse_bytes(prm_cache) if prm_cache is not None else None)
         with _progress() as progress:
             summary = run(config, progress)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..answers import grade
 from ..data import read
 from ..registry import resolve
-from ..search import DEFAULT_AGGREGATE, SEARCHERS
+from ..search import BATCHED, DEFAULT_AGGREGATE, SEARCHERS
 from ..search.primitives import SELF_CERTAINTY, StepPolicy
 from ..search.strategies import CERTAINTY_PICKS, PICKS, SearchResult
 
@@ -53,6 +53,9 @@ class SearchConfig:
             ``max_cache_bytes``; default: a quarter of free CUDA memory, 1 GiB on CPU). Each problem's states
             are released when its search ends.
         limit: the first ``limit`` problems only.
+        batch_problems: Best-of-N (``prmkit.search.BATCHED``) samples this many problems in one generate call
+            where the generator takes a seed per prompt (HF, OpenAI-compatible, vLLM); the candidates are those of
+            one search per problem, and 1 searches them one at a time.
         seed: problem ``i`` is searched with seed ``seed + 1000 * i``.
         out: where ``search.jsonl`` and ``summary.json`` go.
     """
@@ -85,6 +88,7 @@ class SearchConfig:
     prm_cache_bytes: Optional[int] = None
     data_format: Optional[str] = None
     limit: Optional[int] = None
+    batch_problems: int = 64
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -101,6 +105,8 @@ class SearchConfig:
         if not 0 <= self.ess_threshold <= 1 or self.iterations < 1:
             raise ValueError(f"need 0 <= ess_threshold <= 1 and iterations >= 1; got {self.ess_threshold}, "
                              f"{self.iterations}")
+        if self.batch_problems < 1:
+            raise ValueError(f"batch_problems must be >= 1, got {self.batch_problems}")
         if self.prm_cache_bytes is not None and self.prm_cache_bytes < 0:
             raise ValueError(f"prm_cache_bytes must be >= 0, got {self.prm_cache_bytes}")
 
@@ -125,6 +131,26 @@ def _first(result: SearchResult, n: int, largest: int) -> SearchResult:
     compute = replace(c, generated_tokens=round(c.generated_tokens * share), prm_tokens=round(c.prm_tokens * share),
                       seconds=c.seconds * share, prm_seconds=c.prm_seconds * share)
     return replace(result, candidates=result.candidates[:n], answers=result.answers[:n], compute=compute)
+
+
+def _searches(config: SearchConfig, method: str, problems: list, policy: StepPolicy, scorer: Any,
+              budgets: list[int]) -> Iterator[tuple[Any, int, SearchResult]]:
+    """(problem, budget, result) of every search of ``method``, problem by problem (problem ``i`` seeded
+    ``config.seed + 1000 * i``); a ``BATCHED`` strategy searches ``config.batch_problems`` problems at a time."""
+    options, seeds = _options(config, method), [config.seed + 1000 * i for i in range(len(problems))]
+    if method not in BATCHED or config.batch_problems == 1:
+        search = resolve(method, SEARCHERS, "search method")
+        for problem, seed in zip(problems, seeds):
+            for budget in budgets:
+                yield problem, budget, search(problem, policy, scorer, budget, seed=seed, **options)
+        return
+    search_many = resolve(method, BATCHED, "search method")
+    for start in range(0, len(problems), config.batch_problems):
+        chunk = slice(start, start + config.batch_problems)
+        results = {b: search_many(problems[chunk], policy, scorer, b, seeds=seeds[chunk], **options) for b in budgets}
+        for j, problem in enumerate(problems[chunk]):
+            for budget in budgets:
+                yield problem, budget, results[budget][j]
 
 
 def run(config: SearchConfig, progress: Optional[Callable[[str, int], Any]] = None) -> dict:
@@ -156,23 +182,20 @@ def run(config: SearchConfig, progress: Optional[Callable[[str, int], Any]] = No
     out = Path(config.out) if config.out else None
     records, table = [], {}
     for method in config.methods:
-        search = resolve(method, SEARCHERS, "search method")
         sampled_once = method == "best-of-n"
         budgets = [max(config.n)] if sampled_once else list(config.n)
         step = progress(f"{method} (N={','.join(map(str, budgets))})", len(problems) * len(budgets)) if progress else None
-        for i, problem in enumerate(problems):
-            for budget in budgets:
-                result = search(problem, policy, scorer, budget, seed=config.seed + 1000 * i, **_options(config, method))
-                for n in (config.n if sampled_once else [budget]):
-                    r = _first(result, n, budget) if sampled_once else result
-                    picks = {p: r.pick(p) for p in picks_made}
-                    correct = {p: a is not None and grade(a, problem.answer) for p, a in picks.items()}
-                    records.append({"problem": problem.id, "method": method, "n": n, "answer": problem.answer,
-                                    "picks": picks, "correct": correct, "compute": r.compute.as_dict(),
-                                    "candidates": [{"steps": list(c.steps), "scores": list(c.scores)}
-                                                   for c in r.candidates]})
-                if step:
-                    step()
+        for problem, budget, result in _searches(config, method, problems, policy, scorer, budgets):
+            for n in (config.n if sampled_once else [budget]):
+                r = _first(result, n, budget) if sampled_once else result
+                picks = {p: r.pick(p) for p in picks_made}
+                correct = {p: a is not None and grade(a, problem.answer) for p, a in picks.items()}
+                records.append({"problem": problem.id, "method": method, "n": n, "answer": problem.answer,
+                                "picks": picks, "correct": correct, "compute": r.compute.as_dict(),
+                                "candidates": [{"steps": list(c.steps), "scores": list(c.scores)}
+                                               for c in r.candidates]})
+            if step:
+                step()
     for rec in records:
         row = table.setdefault(rec["method"], {}).setdefault(str(rec["n"]), {"problems": 0, **{p: 0 for p in picks_made},
                                                                               "generated_tokens": 0, "prm_tokens": 0,

@@ -15,8 +15,12 @@ SEARCHERS: dict[str, str] = {
     "particle-gibbs": "prmkit.search.particles:particle_gibbs",
 }
 
+# strategies that also search several problems at once, as ``fn(problems, policy, scorer, n, seeds=[...], **options)``
+# returning one ``SearchResult`` per problem, equal to one search each (``prmkit search`` batches these problems)
+BATCHED: dict[str, str] = {"best-of-n": "prmkit.search.strategies:best_of_n_batch"}
+
 # how each strategy aggregates step scores unless told (``prmkit search --aggregate``); measured in docs/search.md
 DEFAULT_AGGREGATE: dict[str, str] = {"best-of-n": "min", "early-rejection": "min", "beam": "last", "dvts": "last",
                                      "mcts": "min", "particle-filtering": "min", "particle-gibbs": "min"}
 
-__all__ = ["SEARCHERS", "DEFAULT_AGGREGATE"]
+__all__ = ["SEARCHERS", "BATCHED", "DEFAULT_AGGREGATE"]

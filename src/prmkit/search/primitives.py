@@ -73,6 +73,10 @@ class Compute:
         self.seconds = time.perf_counter() - self._started
         return self
 
+    def restart(self, spent: float = 0.0) -> None:
+        """Restart the clock as if ``spent`` seconds had gone already (a problem's share of a call made for several)."""
+        self._started = time.perf_counter() - spent
+
     def as_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith("_")}
 
@@ -192,22 +196,43 @@ class StepPolicy:
         texts = self._sample(prompts, n, None, budget, seed)
         compute.generate_calls += 1
         compute.generated_tokens += sum(self.count_tokens(t) for group in texts for t, _ in group)
+        return [[self._finished(node, text, tokens) for text, tokens in group] for node, group in zip(nodes, texts)]
+
+    def solve(self, problems: Sequence[Problem], n: int, computes: Sequence[Compute],
+              seeds: Sequence[Optional[int]]) -> tuple[list[list[Node]], list[float]]:
+        """``n`` whole solutions of each problem (``complete`` from the empty node), and the sampling seconds
+        charged to each. With a generator that takes a seed per prompt (``seeds_per_prompt``) all problems share
+        one ``generate`` call, each drawing what it would draw alone with its seed, and each is charged an equal
+        share of that call's time; otherwise one call per problem, each charged its own."""
+        if len(problems) < 2 or not getattr(self.generator, "seeds_per_prompt", False):
+            out, seconds = [], []
+            for problem, compute, seed in zip(problems, computes, seeds):
+                started = time.perf_counter()
+                out.append(self.complete(problem, [Node()], n, compute, seed)[0])
+                seconds.append(time.perf_counter() - started)
+            return out, seconds
+        started = time.perf_counter()
+        texts = self._sample([self.prompt(p, ()) for p in problems], n, None,
+                             self.max_step_tokens * max(1, self.max_steps), list(seeds))
         out = []
-        for node, group in zip(nodes, texts):
-            children = []
-            for text, tokens in group:
-                child, start = node, 0
-                for line in text.split(self.separator):
-                    if child.done:
-                        break
-                    end = start + len(line) + len(self.separator)  # a step owns the tokens up to its separator
-                    if line.strip():
-                        child = self.child(child, line, None if tokens is None else
-                                           [(o, v) for o, v in tokens if start <= o < end])
-                    start = end
-                children.append(dataclasses.replace(child, done=True))
-            out.append(children)
-        return out
+        for compute, group in zip(computes, texts):
+            compute.generate_calls += 1
+            compute.generated_tokens += sum(self.count_tokens(t) for t, _ in group)
+            out.append([self._finished(Node(), text, tokens) for text, tokens in group])
+        return out, [(time.perf_counter() - started) / len(problems)] * len(problems)
+
+    def _finished(self, node: Node, text: str, tokens: Optional[list[tuple[int, float]]]) -> Node:
+        """``node`` continued by ``text`` (one step per separator, up to the first that ends it), finished."""
+        child, start = node, 0
+        for line in text.split(self.separator):
+            if child.done:
+                break
+            end = start + len(line) + len(self.separator)  # a step owns the tokens up to its separator
+            if line.strip():
+                child = self.child(child, line, None if tokens is None else
+                                   [(o, v) for o, v in tokens if start <= o < end])
+            start = end
+        return dataclasses.replace(child, done=True)
 
 
 def score_nodes(scorer: Any, problem: Problem, nodes: Sequence[Node], compute: Compute, final: bool = False) -> list[Node]:

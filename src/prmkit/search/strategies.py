@@ -4,7 +4,7 @@ Every strategy takes ``(problem, policy, scorer, n, ...)`` and returns a ``Searc
 candidates (with their step scores) and what the search spent. Choosing among candidates (PRM argmax,
 PRM-weighted vote, majority vote) is ``SearchResult.pick``, the same for every strategy.
 
-* ``best_of_n``: ``n`` complete samples, scored once.
+* ``best_of_n``: ``n`` complete samples, scored once; ``best_of_n_batch`` samples many problems in one call.
 * ``early_rejection``: ``n`` samples written to ``reject_after`` steps, scored mid-way; only the best
   ``keep`` share is finished (Early Rejection with Partial Reward Modeling, 2025).
 * ``beam_search``: ``n`` candidates per step; the best ``n / beam_width`` by PRM score are each
@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from ..aggregate import argmax, majority_vote, weighted_vote
 from ..metrics import cluster_answers
 from ..types import Problem
 from .primitives import Compute, Node, StepPolicy, node_answer, release_problem, score_nodes, select_topk
 
-__all__ = ["SearchResult", "best_of_n", "early_rejection", "beam_search", "dvts", "mcts", "PICKS", "CERTAINTY_PICKS"]
+__all__ = ["SearchResult", "best_of_n", "best_of_n_batch", "early_rejection", "beam_search", "dvts", "mcts", "PICKS",
+           "CERTAINTY_PICKS"]
 
 PICKS = ("prm", "weighted", "majority")
 CERTAINTY_PICKS = ("self-certainty", "certainty-weighted")  # where the policy recorded token log-probs
@@ -75,11 +76,27 @@ def _result(problem: Problem, scorer: Any, candidates: list[Node], compute: Comp
 
 def best_of_n(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, aggregate: str = "min",
               seed: Optional[int] = None) -> SearchResult:
-    compute = Compute()
-    candidates = policy.complete(problem, [Node()], n, compute, seed)[0]
-    if len({c.steps for c in candidates}) > 1:  # one solution, however often sampled, is picked without a PRM
-        candidates = score_nodes(scorer, problem, candidates, compute, final=True)
-    return _result(problem, scorer, candidates, compute, aggregate, policy.answer_style)
+    return best_of_n_batch([problem], policy, scorer, n, aggregate=aggregate, seeds=[seed])[0]
+
+
+def best_of_n_batch(problems: Sequence[Problem], policy: StepPolicy, scorer: Any, n: int, *, aggregate: str = "min",
+                    seeds: Optional[Sequence[Optional[int]]] = None) -> list[SearchResult]:
+    """``best_of_n`` of each problem (``seeds[i]`` for ``problems[i]``), their samples drawn in one ``generate``
+    call where the generator takes a seed per prompt (``StepPolicy.solve``): the same candidates and scores as one
+    search per problem, in less time when N is small. Each problem's ``compute.seconds`` is its share of the shared
+    call plus its own scoring."""
+    seeds = list(seeds) if seeds is not None else [None] * len(problems)
+    if len(seeds) != len(problems):
+        raise ValueError(f"seeds: {len(seeds)} for {len(problems)} problems; give one per problem")
+    computes = [Compute() for _ in problems]
+    solved, sampling = policy.solve(problems, n, computes, seeds)
+    results = []
+    for problem, candidates, compute, seconds in zip(problems, solved, computes, sampling):
+        compute.restart(seconds)
+        if len({c.steps for c in candidates}) > 1:  # one solution, however often sampled, is picked without a PRM
+            candidates = score_nodes(scorer, problem, candidates, compute, final=True)
+        results.append(_result(problem, scorer, candidates, compute, aggregate, policy.answer_style))
+    return results
 
 
 def early_rejection(problem: Problem, policy: StepPolicy, scorer: Any, n: int, *, reject_after: int = 2,
