@@ -8,7 +8,8 @@ for each method and N, search every problem (seeded per problem) and grade the a
 
 Best-of-N and majority vote are sampled once at the largest N; smaller N read the first N candidates, a
 valid sample of that size, and their generation compute is counted in proportion to the candidates
-they use. Tree searches (beam, DVTS, MCTS) and early rejection run once per N.
+they use. Best-of-N samples ``batch_problems`` problems in one generate call, each with its own seed (the
+candidates of one search each). Tree searches (beam, DVTS, MCTS) and early rejection run once per N.
 """
 
 from __future__ import annotations
