@@ -191,15 +191,16 @@ class ItsHubSide:
         self.log.close()
 
 
-def prmkit_side(prm: Path):
-    """prmkit's policy, scorer and per-method search options, as ``pipelines.search.run`` builds them."""
+def prmkit_side(prm: Path, seed: int):
+    """prmkit's policy, scorer and per-method searches, as ``pipelines.search.run`` builds and runs them (problem
+    ``i`` seeded ``seed + 1000 * i``)."""
+    from dataclasses import replace
+
     from prmkit.backends import load_generator, load_scorer
-    from prmkit.pipelines.search import SearchConfig, _options
-    from prmkit.registry import resolve
-    from prmkit.search import BATCHED, SEARCHERS
+    from prmkit.pipelines.search import SearchConfig, _searches
     from prmkit.search.primitives import StepPolicy
 
-    config = SearchConfig(data="-", model=str(prm))
+    config = SearchConfig(data="-", model=str(prm), seed=seed)
     policy = StepPolicy(load_generator(config.generator), template=config.template, separator=config.separator,
                         temperature=config.temperature, max_step_tokens=config.max_step_tokens,
                         max_steps=config.max_steps, answer_style=config.answer_style)
@@ -207,22 +208,13 @@ def prmkit_side(prm: Path):
     if hasattr(scorer, "incremental"):  # as pipelines/search.py: read only each candidate's new step
         scorer.incremental = True
 
-    def run(method: str, n: int, problems: list, seeds: list[int], batch: int) -> list[dict]:
+    def run(method: str, n: int, problems: list, batch: int) -> list[dict]:
         """One record per problem. ``batch`` > 1: a ``BATCHED`` strategy (best-of-n) searches that many problems at
         a time, as ``prmkit search`` does; each problem's seconds are its share of the shared generate call plus its
         own scoring (``best_of_n_batch``), so they still sum to the wall time."""
-        options, results = _options(config, method), []
-        if method in BATCHED and batch > 1:
-            search_many = resolve(method, BATCHED, "search method")
-            for start in range(0, len(problems), batch):
-                results += search_many(problems[start: start + batch], policy, scorer, n,
-                                       seeds=seeds[start: start + batch], **options)
-        else:
-            search = resolve(method, SEARCHERS, "search method")
-            results = [search(problem, policy, scorer, n, seed=seed, **options)
-                       for problem, seed in zip(problems, seeds)]
         records = []
-        for problem, result in zip(problems, results):
+        for problem, _, result in _searches(replace(config, batch_problems=batch), method, problems, policy, scorer,
+                                            [n]):
             c = result.compute
             records.append({"id": problem.id, "answer": result.pick("prm"),
                             "candidates": ["\n".join(node.steps) for node in result.candidates],
@@ -318,7 +310,7 @@ def main() -> None:
 
     problems = [ex.problem for ex in world_examples(args.problems, source="injected", seed=SEED + 3)]
     seeds = [args.seed + 1000 * i for i in range(len(problems))]
-    config, policy, prmkit_run = prmkit_side(prm)
+    config, policy, prmkit_run = prmkit_side(prm, args.seed)
     if args.batch_problems is None:
         args.batch_problems = config.batch_problems
     side = ItsHubSide(venv / "bin" / "python", {
@@ -334,7 +326,7 @@ def main() -> None:
           f"{ready['versions']['transformers']}, torch {ready['versions']['torch']}", flush=True)
 
     # one untimed search on each side first: the first forward passes of a process are slower
-    prmkit_run("best-of-n", 1, problems[:1], seeds[:1], 1)
+    prmkit_run("best-of-n", 1, problems[:1], 1)
     side.run({"method": "best-of-n", "n": 1, "aggregate": "min",
               "problems": [{"id": problems[0].id, "question": problems[0].question, "seed": seeds[0]}]})
     started, cells, results = time.perf_counter(), 0, {}
@@ -348,7 +340,7 @@ def main() -> None:
                 order = ("prmkit", "its_hub") if cells % 2 == 0 else ("its_hub", "prmkit")  # neither side always first
                 cells += 1
                 for name in order:
-                    records = prmkit_run(method, n, problems, seeds, args.batch_problems) if name == "prmkit" \
+                    records = prmkit_run(method, n, problems, args.batch_problems) if name == "prmkit" \
                         else side.run(job)
                     for kept, again in zip(got.setdefault(name, records), records):
                         if again["candidates"] != kept["candidates"]:

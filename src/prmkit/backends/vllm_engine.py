@@ -62,11 +62,12 @@ class VLLMGenerator:
         log-probs: vLLM's ``logprobs=k`` gives the ``k`` likeliest and always the sampled token's."""
         stop = check_request(prompts, n, max_tokens, temperature, stop)
         asked = {"logprobs": max(top_logprobs, 0)} if top_logprobs or logprobs else {}  # 0: the sampled token's only
+        def sampling(s: Optional[int]) -> Any:
+            return self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
+                                             seed=s, **asked)
+
         seeds = prompt_seeds(seed, len(prompts))
-        params = [self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
-                                            seed=s, **asked) for s in seeds] if seeds is not None else \
-            self._vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
-                                      seed=seed, **asked)
+        params = [sampling(s) for s in seeds] if seeds is not None else sampling(seed)
         out = []
         for o in self.llm.generate(list(prompts), params, use_tqdm=False):
             row = []
